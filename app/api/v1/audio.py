@@ -1,0 +1,106 @@
+"""``POST /v1/audio/transcriptions`` and ``/v1/audio/translations`` (OpenAI-compatible)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+
+from app.api.deps import GatewayDep
+from app.api.forms import TranscriptionForm, build_options, parse_form
+from app.services.formats import duration_usage, render
+from app.services.upload import receive_form
+from providers.base import AudioInput
+from providers.registry import Resolved
+from schemas.errors import GatewayError, InvalidRequest
+from schemas.options import ResponseFormat, Task, TranscriptionOptions
+
+router = APIRouter(tags=["audio"])
+
+_TEXT_TYPES = {ResponseFormat.TEXT: "text/plain", ResponseFormat.SRT: "application/x-subrip",
+               ResponseFormat.VTT: "text/vtt"}
+_TRANSLATION_UNSUPPORTED = ("language", "timestamp_granularities", "include", "stream",
+                            "known_speaker_names", "known_speaker_references")
+
+
+def _form_schema(task: Task) -> dict[str, Any]:
+    schema = TranscriptionForm.model_json_schema()
+    schema.pop("title", None)
+    props = schema["properties"]
+    if task is Task.TRANSLATE:
+        for name in _TRANSLATION_UNSUPPORTED:
+            props.pop(name, None)
+    props["file"] = {"type": "string", "format": "binary", "description": "the audio file"}
+    schema["required"] = ["file", "model"]
+    return {"requestBody": {"required": True,
+                            "content": {"multipart/form-data": {"schema": schema}}}}
+
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "the transcript in the requested format",
+          "content": {"application/json": {}, "text/plain": {}, "text/vtt": {},
+                      "application/x-subrip": {}, "text/event-stream": {}}},
+}
+
+
+async def _handle(request: Request, gateway: GatewayDep, task: Task) -> Response:
+    settings = gateway.settings
+    async with receive_form(request, tmp_dir=settings.tmp_dir,
+                            max_file_bytes=settings.max_file_size_bytes) as upload:
+        if task is Task.TRANSLATE:
+            extra = [k for k in upload.fields if k.removesuffix("[]") in _TRANSLATION_UNSUPPORTED]
+            if extra:
+                raise InvalidRequest(f"Unrecognized request argument supplied: {extra[0]}",
+                                     param=extra[0], code="unknown_parameter")
+        form = parse_form(upload.fields)
+        if upload.file is None:
+            raise InvalidRequest("you must provide a 'file'", param="file",
+                                 code="missing_required_parameter")
+        options = build_options(form, task, settings)
+        target = gateway.registry.resolve(form.model, task)
+        audio = await gateway.transcription.decode(upload.file.path)
+    if form.stream:
+        return StreamingResponse(_sse(gateway, audio, target, options),
+                                 media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
+    transcript = await gateway.transcription.transcribe(audio, target, options)
+    body = render(transcript, form.response_format, granularities=form.timestamp_granularities,
+                  task=task.value, include_logprobs="logprobs" in form.include)
+    if isinstance(body, str):
+        return PlainTextResponse(body, media_type=_TEXT_TYPES[form.response_format])
+    return JSONResponse(body)
+
+
+def _event(payload: dict[str, Any]) -> str:
+    return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+
+
+async def _sse(gateway: GatewayDep, audio: AudioInput, target: Resolved,
+               options: TranscriptionOptions) -> AsyncIterator[str]:
+    """``transcript.text.delta`` per decoded segment, then ``transcript.text.done``."""
+    texts: list[str] = []
+    try:
+        async for segment in gateway.transcription.stream_segments(audio, target, options):
+            delta = segment.text if not texts else " " + segment.text
+            texts.append(segment.text)
+            yield _event({"type": "transcript.text.delta", "delta": delta})
+    except GatewayError as exc:
+        yield _event({"type": "error", **exc.envelope().model_dump()})
+        return
+    yield _event({"type": "transcript.text.done", "text": " ".join(texts),
+                  "usage": duration_usage(audio.duration)})
+
+
+@router.post("/audio/transcriptions", openapi_extra=_form_schema(Task.TRANSCRIBE),
+             responses=_RESPONSES, summary="Transcribe audio (OpenAI-compatible)")
+async def create_transcription(request: Request, gateway: GatewayDep) -> Response:
+    return await _handle(request, gateway, Task.TRANSCRIBE)
+
+
+@router.post("/audio/translations", openapi_extra=_form_schema(Task.TRANSLATE),
+             responses=_RESPONSES, summary="Translate audio into English text (OpenAI-compatible)")
+async def create_translation(request: Request, gateway: GatewayDep) -> Response:
+    return await _handle(request, gateway, Task.TRANSLATE)

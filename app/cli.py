@@ -1,0 +1,94 @@
+"""``stt-gateway`` command line: serve, transcribe, models."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from app.core.config import ConfigError, Settings, load_settings
+
+cli = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Self-hosted speech-to-text gateway (OpenAI-compatible).")
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@cli.command()
+def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
+          port: Annotated[int | None, typer.Option(help="TCP port")] = None) -> None:
+    """Run the HTTP/WebSocket server on the configured backend."""
+    import uvicorn
+
+    from app.main import create_app
+
+    settings = _settings(host=host, port=port)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                log_config=None, timeout_graceful_shutdown=30)
+
+
+@cli.command()
+def transcribe(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="audio file")],
+    model: Annotated[str, typer.Option(help="model id, e.g. whisper-1, tiny.en, mock")] = "whisper-1",
+    language: Annotated[str | None, typer.Option(help="ISO-639-1 code")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="json|text|srt|vtt|verbose_json")] = "text",
+    translate: Annotated[bool, typer.Option(help="translate into English")] = False,
+) -> None:
+    """Transcribe FILE in-process and print it in the chosen format."""
+    from app.api.forms import build_options, parse_form
+    from app.services.audio import decode_file
+    from app.services.formats import render
+    from app.services.gateway import build_providers
+    from providers.registry import ProviderRegistry
+    from schemas.errors import GatewayError
+    from schemas.options import Task
+
+    settings = _settings()
+    task = Task.TRANSLATE if translate else Task.TRANSCRIBE
+    registry = ProviderRegistry(build_providers(settings),
+                                default_provider=settings.default_provider,
+                                default_model=settings.default_model,
+                                translation_model=settings.translation_model)
+    try:
+        form = parse_form({"model": [model], "language": [language or ""],
+                           "response_format": [fmt]})
+        options = build_options(form, task, settings)
+        target = registry.resolve(form.model, task)
+        audio = decode_file(file, max_duration_s=settings.max_audio_duration_s)
+        transcript = target.provider.transcribe_batch(audio, options, target.model)
+    except GatewayError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    body = render(transcript, form.response_format, task=task.value)
+    sys.stdout.write(body if isinstance(body, str) else json.dumps(body, indent=2) + "\n")
+
+
+@cli.command()
+def models() -> None:
+    """List the models this installation can serve."""
+    from app.services.gateway import build_providers
+
+    settings = _settings()
+    for name, provider in build_providers(settings).items():
+        for model in provider.available_models():
+            default = " (default)" if (name, model) == (settings.default_provider,
+                                                        settings.default_model) else ""
+            typer.echo(f"{name}:{model}{default}")
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""All gateway settings, in one validated object.
+
+Precedence, highest first: explicit keyword arguments (tests, request overrides are validated
+separately in ``app.api.forms``) > process environment > ``.env`` > ``Config_Files/.env`` >
+``Config_Files/config.txt`` section ``[STT-Settings]`` > defaults.
+
+Environment names are the public contract (DESIGN.md section 8); attribute names are their
+lower-case short forms. This is the only module that reads the environment.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+CONFIG_SECTION = "STT-Settings"
+DEFAULT_CONFIG_FILE = Path("Config_Files/config.txt")
+_SECRET_MARKERS = ("KEY", "SECRET", "PASSWORD", "TOKEN")
+
+
+class ConfigError(ValueError):
+    """A setting has a bad value; the message names the key."""
+
+
+def _env(name: str, default: Any, **kw: Any) -> Any:
+    return Field(default, validation_alias=name, **kw)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=("Config_Files/.env", ".env"), env_file_encoding="utf-8",
+        extra="ignore", populate_by_name=True, case_sensitive=False, frozen=True)
+
+    # storage and serving
+    data_dir: Path = _env("STT_DATA_DIR", Path(".stt-data"))
+    database_url: str | None = _env("STT_DATABASE_URL", None)
+    host: str = _env("STT_HOST", "127.0.0.1")
+    port: int = _env("STT_PORT", 8000, ge=1, le=65535)
+    log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = _env("STT_LOG_LEVEL", "INFO")
+    log_json: bool = _env("STT_LOG_JSON", False)
+
+    # providers and models
+    default_provider: str = _env("DEFAULT_STT_PROVIDER", "faster-whisper")
+    default_model: str = _env("STT_DEFAULT_MODEL", "tiny.en", min_length=1)
+    translation_model: str = _env("STT_TRANSLATION_MODEL", "base", min_length=1)
+    model_dir: Path | None = _env("STT_MODEL_DIR", None)
+    allow_model_downloads: bool = _env("STT_ALLOW_MODEL_DOWNLOADS", False)
+    force_cpu: bool = _env("STT_FORCE_CPU", False)
+    cpu_threads: int = _env("STT_CPU_THREADS", 0, ge=0, le=256)
+    batched_min_duration_s: float = _env("STT_BATCHED_MIN_DURATION_S", 60.0, ge=0)
+    batch_size: int = _env("STT_BATCH_SIZE", 8, ge=1, le=64)
+    mock_fixture: Path | None = _env("STT_MOCK_FIXTURE", None)
+    mock_seed: int = _env("STT_MOCK_SEED", 0)
+
+    # concurrency
+    max_concurrent_transcriptions: int = _env("STT_MAX_CONCURRENT_TRANSCRIPTIONS", 1, ge=1, le=64)
+    max_queued_transcriptions: int = _env("STT_MAX_QUEUED_TRANSCRIPTIONS", 32, ge=0, le=10_000)
+
+    # input bounds
+    max_file_size_mb: float = _env("STT_MAX_FILE_SIZE_MB", 25.0, gt=0, le=4096)
+    max_audio_duration_s: float = _env("STT_MAX_AUDIO_DURATION_S", 7200.0, gt=0, le=86_400)
+    max_prompt_chars: int = _env("STT_MAX_PROMPT_CHARS", 1000, ge=0, le=10_000)
+    max_beam_size: int = _env("STT_MAX_BEAM_SIZE", 10, ge=1, le=20)
+    default_beam_size: int = _env("STT_DEFAULT_BEAM_SIZE", 5, ge=1, le=20)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Settings:
+        if self.default_beam_size > self.max_beam_size:
+            raise ValueError("STT_DEFAULT_BEAM_SIZE must not exceed STT_MAX_BEAM_SIZE")
+        return self
+
+    @property
+    def max_file_size_bytes(self) -> int:
+        return int(self.max_file_size_mb * 1024 * 1024)
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.data_dir / "tmp"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'stt.db').resolve()}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, dotenv_settings, ConfigTxtSource(settings_cls))
+
+
+class ConfigTxtSource(PydanticBaseSettingsSource):
+    """Reads ``[STT-Settings]`` from ``config.txt`` (path from ``STT_CONFIG_FILE``)."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        self.path = Path(os.environ.get("STT_CONFIG_FILE", DEFAULT_CONFIG_FILE))
+        self._aliases = {str(f.validation_alias).lower(): str(f.validation_alias)
+                         for f in settings_cls.model_fields.values()}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # __call__ does the work
+
+    def __call__(self) -> dict[str, Any]:
+        if not self.path.is_file():
+            return {}
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            parser.read(self.path, encoding="utf-8")
+        except configparser.Error as exc:
+            raise ConfigError(f"{self.path}: cannot parse: {exc}") from exc
+        if not parser.has_section(CONFIG_SECTION):
+            return {}
+        values: dict[str, Any] = {}
+        for key, value in parser.items(CONFIG_SECTION):
+            alias = self._aliases.get(key.lower())
+            if alias is None:
+                raise ConfigError(f"{self.path}: unknown key '{key}' in [{CONFIG_SECTION}]")
+            if value.strip() != "":
+                values[alias] = value.strip()
+        return values
+
+
+def _describe(error: dict[str, Any]) -> str:
+    key = ".".join(str(p) for p in error["loc"]) or "settings"
+    shown = "" if any(m in key.upper() for m in _SECRET_MARKERS) else f" (got {error.get('input')!r})"
+    return f"{key}: {error['msg']}{shown}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, turning validation failures into one :class:`ConfigError`."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        details = "; ".join(_describe(e) for e in exc.errors())  # type: ignore[arg-type]
+        raise ConfigError(f"invalid configuration: {details}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

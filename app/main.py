@@ -1,0 +1,44 @@
+"""FastAPI application factory: wires routers, error handlers and shared state."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from loguru import logger
+
+from app import __version__
+from app.api import health
+from app.api.v1 import audio, models
+from app.core.config import Settings, get_settings
+from app.core.errors import install_error_handlers
+from app.core.logging import configure_logging
+from app.services.gateway import build_gateway
+
+API_PREFIXES = ("/v1", "/api/v1")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        gateway = build_gateway(settings)
+        app.state.gateway = gateway
+        logger.info("gateway ready: default model {}:{}", settings.default_provider,
+                    settings.default_model)
+        try:
+            yield
+        finally:
+            gateway.close()
+
+    app = FastAPI(title="STT Gateway", version=__version__, lifespan=lifespan,
+                  description="OpenAI-compatible speech-to-text gateway")
+    install_error_handlers(app)
+    app.include_router(health.router)
+    for prefix in API_PREFIXES:
+        for router in (audio.router, models.router):
+            app.include_router(router, prefix=prefix, include_in_schema=prefix == "/v1")
+    return app

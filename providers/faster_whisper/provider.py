@@ -1,0 +1,199 @@
+"""faster-whisper provider: CPU int8 or CUDA float16, batched decoding for long audio."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from providers.base import AudioInput, Provider, SegmentStream
+from providers.faster_whisper.model_store import ModelStore
+from schemas.errors import (
+    CapabilityNotSupported,
+    FatalProviderError,
+    InvalidRequest,
+    RetriableProviderError,
+)
+from schemas.options import Task, TranscriptionOptions
+from schemas.providers import Capabilities, Health, LanguageDetection
+from schemas.transcript import Segment, Word
+
+
+@dataclass(frozen=True)
+class FasterWhisperConfig:
+    model_dir: Path | None
+    cache_dir: Path
+    allow_downloads: bool = False
+    force_cpu: bool = False
+    cpu_threads: int = 0
+    batched_min_duration_s: float = 60.0
+    batch_size: int = 8
+
+
+def cuda_device_count() -> int:
+    import ctranslate2
+
+    try:
+        return int(ctranslate2.get_cuda_device_count())
+    except RuntimeError:
+        return 0
+
+
+def _is_oom(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "out of memory" in text or "cuda" in text and "alloc" in text
+
+
+class FasterWhisperProvider(Provider):
+    name = "faster-whisper"
+
+    def __init__(self, config: FasterWhisperConfig) -> None:
+        self._config = config
+        self._store = ModelStore(model_dir=config.model_dir, cache_dir=config.cache_dir,
+                                 allow_downloads=config.allow_downloads)
+        self._models: dict[str, Any] = {}
+        self._batched: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._last_error: str | None = None
+
+    # -- metadata -------------------------------------------------------------------------
+    @property
+    def device(self) -> str:
+        return "cpu" if self._config.force_cpu or cuda_device_count() == 0 else "cuda"
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            name=self.name, models=self.available_models(), streaming=False,
+            word_timestamps=True, translation=True, language_detection=True,
+            hardware=["cpu", "gpu"])
+
+    def available_models(self) -> list[str]:
+        return self._store.available_models()
+
+    def healthcheck(self) -> Health:
+        return Health(provider=self.name, available=bool(self.available_models()),
+                      loaded_models=sorted(self._models), device=self.device,
+                      last_error=self._last_error)
+
+    # -- model cache ----------------------------------------------------------------------
+    def load(self, model: str) -> Any:
+        """Load ``model`` once per process and share it between requests."""
+        if (loaded := self._models.get(model)) is not None:
+            return loaded
+        with self._lock:
+            if (loaded := self._models.get(model)) is not None:
+                return loaded
+            from faster_whisper import WhisperModel
+
+            location = self._store.resolve(model)
+            device = self.device
+            compute = "float16" if device == "cuda" else "int8"
+            logger.info("loading faster-whisper model {} on {} ({})", model, device, compute)
+            try:
+                loaded = WhisperModel(location, device=device, compute_type=compute,
+                                      cpu_threads=self._config.cpu_threads,
+                                      local_files_only=not self._config.allow_downloads)
+            except (RuntimeError, ValueError, OSError) as exc:
+                self._last_error = f"load {model}: {exc}"
+                raise (RetriableProviderError if _is_oom(exc) else FatalProviderError)(
+                    f"could not load model '{model}': {exc}") from exc
+            self._models[model] = loaded
+            return loaded
+
+    def _pipeline(self, model: str, duration: float) -> Any:
+        whisper = self.load(model)
+        if duration < self._config.batched_min_duration_s:
+            return whisper
+        if (batched := self._batched.get(model)) is None:
+            from faster_whisper import BatchedInferencePipeline
+
+            batched = self._batched.setdefault(model, BatchedInferencePipeline(whisper))
+        return batched
+
+    # -- inference ------------------------------------------------------------------------
+    def _check(self, whisper: Any, options: TranscriptionOptions, model: str) -> None:
+        if not whisper.model.is_multilingual:
+            if options.task is Task.TRANSLATE:
+                raise CapabilityNotSupported(
+                    f"model '{model}' is English-only and cannot translate; use a multilingual "
+                    "model such as 'base'", param="model")
+            if options.language not in (None, "en"):
+                raise CapabilityNotSupported(
+                    f"model '{model}' is English-only; language '{options.language}' "
+                    "needs a multilingual model", param="language")
+
+    def iter_segments(self, audio: AudioInput, options: TranscriptionOptions,
+                      model: str) -> SegmentStream:
+        pipeline = self._pipeline(model, audio.duration)
+        self._check(self.load(model), options, model)
+        kwargs: dict[str, Any] = dict(
+            language=options.language, task=options.task.value,
+            beam_size=options.beam_size, best_of=options.best_of,
+            temperature=_temperatures(options.temperature),
+            initial_prompt=options.prompt or None, hotwords=options.hotwords or None,
+            word_timestamps=options.word_timestamps,
+            vad_filter=options.vad_filter,
+            condition_on_previous_text=options.condition_on_previous_text,
+        )
+        if options.vad_parameters is not None:
+            kwargs["vad_parameters"] = options.vad_parameters.model_dump()
+        if options.chunk_length is not None:
+            kwargs["chunk_length"] = options.chunk_length
+        if pipeline is not self._models[model]:
+            kwargs["batch_size"] = self._config.batch_size
+            kwargs["vad_filter"] = True  # the batched pipeline cuts the audio at VAD pauses
+            kwargs.pop("condition_on_previous_text")
+        try:
+            raw, info = pipeline.transcribe(audio.samples, **kwargs)
+        except ValueError as exc:
+            raise InvalidRequest(f"invalid transcription options: {exc}") from exc
+        except RuntimeError as exc:
+            raise self._runtime_error(exc) from exc
+        return SegmentStream(language=info.language,
+                             language_probability=info.language_probability,
+                             duration=audio.duration, segments=self._convert(raw))
+
+    def _runtime_error(self, exc: RuntimeError) -> Exception:
+        self._last_error = str(exc)
+        if _is_oom(exc):
+            return RetriableProviderError(f"faster-whisper ran out of memory: {exc}")
+        return FatalProviderError(f"faster-whisper failed: {exc}")
+
+    def _convert(self, raw: Iterable[Any]) -> Iterator[Segment]:
+        try:
+            for seg in raw:
+                words = None
+                if seg.words is not None:
+                    words = [Word(word=w.word, start=w.start, end=w.end,
+                                  probability=min(max(w.probability, 0.0), 1.0))
+                             for w in seg.words]
+                yield Segment(
+                    id=seg.id, start=seg.start, end=seg.end, text=seg.text,
+                    confidence=min(1.0, math.exp(seg.avg_logprob)), words=words,
+                    seek=seg.seek, tokens=list(seg.tokens), temperature=seg.temperature,
+                    avg_logprob=seg.avg_logprob, compression_ratio=seg.compression_ratio,
+                    no_speech_prob=seg.no_speech_prob)
+        except RuntimeError as exc:
+            raise self._runtime_error(exc) from exc
+
+    def detect_language(self, audio: AudioInput, model: str) -> LanguageDetection:
+        whisper = self.load(model)
+        if not whisper.model.is_multilingual:
+            raise CapabilityNotSupported(
+                f"model '{model}' is English-only and cannot detect languages; use 'base'",
+                param="model")
+        language, probability, all_probs = whisper.detect_language(audio.samples)
+        ranked = sorted(all_probs, key=lambda lp: lp[1], reverse=True)
+        return LanguageDetection(language=language, probability=probability,
+                                 all_probs=[(lang, float(p)) for lang, p in ranked])
+
+
+def _temperatures(base: float) -> list[float]:
+    """OpenAI's ``temperature`` is the first try; higher ones are the usual fallbacks."""
+    steps = [round(base + 0.2 * i, 2) for i in range(6)]
+    return [t for t in steps if t <= 1.0] or [base]

@@ -1,0 +1,59 @@
+"""Transcription options: validated at the edge, frozen inside.
+
+``TranscriptionOptions`` is what a provider receives. Its static bounds are the absolute limits
+of the engines; deployments tighten them further through settings (``app.core.limits``).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Task(str, Enum):
+    TRANSCRIBE = "transcribe"
+    TRANSLATE = "translate"
+
+
+class ResponseFormat(str, Enum):
+    JSON = "json"
+    TEXT = "text"
+    SRT = "srt"
+    VTT = "vtt"
+    VERBOSE_JSON = "verbose_json"
+    DIARIZED_JSON = "diarized_json"
+
+
+class Granularity(str, Enum):
+    WORD = "word"
+    SEGMENT = "segment"
+
+
+class VadParameters(BaseModel):
+    """Silero VAD settings (a subset of faster-whisper's ``VadOptions``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    threshold: float = Field(0.5, ge=0.0, le=1.0)
+    min_silence_duration_ms: int = Field(500, ge=0, le=10_000)
+    speech_pad_ms: int = Field(400, ge=0, le=5_000)
+
+
+class TranscriptionOptions(BaseModel):
+    """Everything a provider needs to know about one request, beyond the audio."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    task: Task = Task.TRANSCRIBE
+    language: str | None = Field(None, min_length=2, max_length=8)
+    prompt: str | None = None
+    hotwords: str | None = None
+    temperature: float = Field(0.0, ge=0.0, le=1.0)
+    beam_size: int = Field(5, ge=1, le=20)
+    best_of: int = Field(5, ge=1, le=20)
+    word_timestamps: bool = False
+    vad_filter: bool = False
+    vad_parameters: VadParameters | None = None
+    chunk_length: int | None = Field(None, ge=1, le=30)
+    condition_on_previous_text: bool = True

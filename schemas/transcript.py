@@ -1,0 +1,163 @@
+"""The canonical transcript (DESIGN.md section 4) and the normalisation that keeps it valid.
+
+Providers build transcripts through :func:`build_transcript`, which enforces the invariants the
+rest of the gateway relies on: timestamps monotonic and inside the audio, no control characters,
+``None`` rather than empty lists, and ``text`` equal to the joined segment texts.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_SPACES = re.compile(r"\s+")
+
+
+class Word(BaseModel):
+    """One recognised word with its time span on the audio timeline (seconds)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    word: str
+    start: float
+    end: float
+    probability: float = Field(ge=0.0, le=1.0)
+    speaker: str | None = None
+
+
+class Segment(BaseModel):
+    """One decoded segment. The optional decoder fields feed OpenAI's ``verbose_json``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    start: float
+    end: float
+    text: str
+    speaker: str | None = None
+    confidence: float | None = None
+    words: list[Word] | None = None
+    seek: int = 0
+    tokens: list[int] | None = None
+    temperature: float | None = None
+    avg_logprob: float | None = None
+    compression_ratio: float | None = None
+    no_speech_prob: float | None = None
+
+
+class Diarization(BaseModel):
+    enabled: bool = False
+    speakers: int | None = None
+
+
+class Usage(BaseModel):
+    duration_ms: int
+    tokens: int | None = None
+
+
+class TranscriptMetadata(BaseModel):
+    """Where a transcript came from. Extra keys are allowed for provider specifics."""
+
+    model_config = ConfigDict(extra="allow")
+
+    provider: str
+    model: str
+    queue_latency_ms: int = 0
+    processing_ms: int = 0
+    fallback_from: str | None = None
+    task: str = "transcribe"
+    language_probability: float | None = None
+
+
+class Transcript(BaseModel):
+    text: str
+    language: str
+    duration: float
+    segments: list[Segment]
+    diarization: Diarization = Field(default_factory=Diarization)
+    usage: Usage
+    metadata: TranscriptMetadata
+
+    def with_metadata(self, **changes: Any) -> Transcript:
+        """Return a copy whose metadata has ``changes`` applied."""
+        meta = self.metadata.model_copy(update=changes)
+        return self.model_copy(update={"metadata": meta})
+
+
+def clean_text(text: str) -> str:
+    """Strip control characters, normalise Unicode (NFC) and collapse runs of white space."""
+    text = unicodedata.normalize("NFC", text)
+    text = _CONTROL.sub(" ", text)
+    return _SPACES.sub(" ", text).strip()
+
+
+def _clamp(value: float, low: float, high: float) -> float:
+    return min(max(value, low), high)
+
+
+def normalise_words(words: Iterable[Word] | None, low: float, high: float) -> list[Word] | None:
+    """Clean word texts and clamp their times into ``[low, high]``, monotonically."""
+    if words is None:
+        return None
+    out: list[Word] = []
+    cursor = low
+    for w in words:
+        text = clean_text(w.word)
+        if not text:
+            continue
+        start = _clamp(w.start, cursor, high)
+        end = _clamp(w.end, start, high)
+        out.append(w.model_copy(update={"word": text, "start": start, "end": end,
+                                        "probability": _clamp(w.probability, 0.0, 1.0)}))
+        cursor = start
+    return out or None
+
+
+def normalise_segments(segments: Iterable[Segment], duration: float) -> list[Segment]:
+    """Renumber, clean and clamp segments so the canonical invariants hold."""
+    out: list[Segment] = []
+    cursor = 0.0
+    last_end = 0.0
+    for seg in segments:
+        text = clean_text(seg.text)
+        if not text:
+            continue
+        start = _clamp(seg.start, cursor, duration)
+        end = _clamp(max(seg.end, last_end), start, duration)
+        words = normalise_words(seg.words, start, end)
+        out.append(seg.model_copy(update={"id": len(out), "text": text, "start": start,
+                                          "end": end, "words": words}))
+        cursor, last_end = start, end
+    return out
+
+
+def join_text(segments: Sequence[Segment]) -> str:
+    return " ".join(s.text for s in segments)
+
+
+def build_transcript(
+    *,
+    segments: Iterable[Segment],
+    language: str,
+    duration: float,
+    metadata: TranscriptMetadata,
+    diarization: Diarization | None = None,
+    tokens: int | None = None,
+) -> Transcript:
+    """Assemble a canonical transcript from raw provider segments."""
+    duration = max(0.0, float(duration))
+    segs = normalise_segments(segments, duration)
+    return Transcript(
+        text=join_text(segs),
+        language=language,
+        duration=duration,
+        segments=segs,
+        diarization=diarization or Diarization(),
+        usage=Usage(duration_ms=round(duration * 1000), tokens=tokens),
+        metadata=metadata,
+    )

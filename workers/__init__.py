@@ -1,0 +1,1 @@
+"""Worker SDK and GPU/CPU worker runner for the durable job queue."""
