@@ -11,8 +11,11 @@ import typer
 
 from app.core.config import ConfigError, Settings, load_settings
 
-cli = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Self-hosted speech-to-text gateway (OpenAI-compatible).")
+cli = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Self-hosted speech-to-text gateway (OpenAI-compatible).",
+)
 
 
 def _settings(**overrides: object) -> Settings:
@@ -24,22 +27,31 @@ def _settings(**overrides: object) -> Settings:
 
 
 @cli.command()
-def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
-          port: Annotated[int | None, typer.Option(help="TCP port")] = None) -> None:
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port")] = None,
+) -> None:
     """Run the HTTP/WebSocket server on the configured backend."""
     import uvicorn
 
     from app.main import create_app
 
     settings = _settings(host=host, port=port)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_config=None, timeout_graceful_shutdown=30)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        timeout_graceful_shutdown=30,
+    )
 
 
 @cli.command()
 def transcribe(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="audio file")],
-    model: Annotated[str, typer.Option(help="model id, e.g. whisper-1, tiny.en, mock")] = "whisper-1",
+    model: Annotated[
+        str, typer.Option(help="model id, e.g. whisper-1, tiny.en, mock")
+    ] = "whisper-1",
     language: Annotated[str | None, typer.Option(help="ISO-639-1 code")] = None,
     fmt: Annotated[str, typer.Option("--format", help="json|text|srt|vtt|verbose_json")] = "text",
     translate: Annotated[bool, typer.Option(help="translate into English")] = False,
@@ -55,13 +67,16 @@ def transcribe(
 
     settings = _settings()
     task = Task.TRANSLATE if translate else Task.TRANSCRIBE
-    registry = ProviderRegistry(build_providers(settings),
-                                default_provider=settings.default_provider,
-                                default_model=settings.default_model,
-                                translation_model=settings.translation_model)
+    registry = ProviderRegistry(
+        build_providers(settings),
+        default_provider=settings.default_provider,
+        default_model=settings.default_model,
+        translation_model=settings.translation_model,
+    )
     try:
-        form = parse_form({"model": [model], "language": [language or ""],
-                           "response_format": [fmt]})
+        form = parse_form(
+            {"model": [model], "language": [language or ""], "response_format": [fmt]}
+        )
         options = build_options(form, task, settings)
         target = registry.resolve(form.model, task)
         audio = decode_file(file, max_duration_s=settings.max_audio_duration_s)
@@ -81,8 +96,11 @@ def models() -> None:
     settings = _settings()
     for name, provider in build_providers(settings).items():
         for model in provider.available_models():
-            default = " (default)" if (name, model) == (settings.default_provider,
-                                                        settings.default_model) else ""
+            default = (
+                " (default)"
+                if (name, model) == (settings.default_provider, settings.default_model)
+                else ""
+            )
             typer.echo(f"{name}:{model}{default}")
 
 

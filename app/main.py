@@ -27,15 +27,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gateway = build_gateway(settings)
         app.state.gateway = gateway
-        logger.info("gateway ready: default model {}:{}", settings.default_provider,
-                    settings.default_model)
+        logger.info(
+            "gateway ready: default model {}:{}", settings.default_provider, settings.default_model
+        )
         try:
             yield
         finally:
             gateway.close()
 
-    app = FastAPI(title="STT Gateway", version=__version__, lifespan=lifespan,
-                  description="OpenAI-compatible speech-to-text gateway")
+    app = FastAPI(
+        title="STT Gateway",
+        version=__version__,
+        lifespan=lifespan,
+        description="OpenAI-compatible speech-to-text gateway",
+    )
     install_error_handlers(app)
     app.include_router(health.router)
     for prefix in API_PREFIXES:

@@ -57,15 +57,17 @@ class Provider(ABC):
         """Model names this provider can serve right now (installed or downloadable)."""
 
     @abstractmethod
-    def iter_segments(self, audio: AudioInput, options: TranscriptionOptions,
-                      model: str) -> SegmentStream:
+    def iter_segments(
+        self, audio: AudioInput, options: TranscriptionOptions, model: str
+    ) -> SegmentStream:
         """Start decoding ``audio``; segments are produced as the engine emits them."""
 
     @abstractmethod
     def healthcheck(self) -> Health: ...
 
-    def transcribe_batch(self, audio: AudioInput, options: TranscriptionOptions,
-                         model: str) -> Transcript:
+    def transcribe_batch(
+        self, audio: AudioInput, options: TranscriptionOptions, model: str
+    ) -> Transcript:
         """Decode the whole file and return the canonical transcript."""
         started = time.perf_counter()
         stream = self.iter_segments(audio, options, model)
@@ -84,11 +86,13 @@ class Provider(ABC):
             tokens=sum(len(s.tokens or ()) for s in segments) or None,
         )
 
-    def transcribe_stream(self, audio: AudioInput, options: TranscriptionOptions,
-                          model: str) -> SegmentStream:
+    def transcribe_stream(
+        self, audio: AudioInput, options: TranscriptionOptions, model: str
+    ) -> SegmentStream:
         """Incremental decoding of a live buffer (see the streaming service)."""
         raise CapabilityNotSupported(f"provider '{self.name}' does not support streaming")
 
     def detect_language(self, audio: AudioInput, model: str) -> LanguageDetection:
         raise CapabilityNotSupported(
-            f"provider '{self.name}' cannot detect the spoken language", param="model")
+            f"provider '{self.name}' cannot detect the spoken language", param="model"
+        )

@@ -30,8 +30,14 @@ class Resolved:
 
 
 class ProviderRegistry:
-    def __init__(self, providers: Mapping[str, Provider], *, default_provider: str,
-                 default_model: str, translation_model: str) -> None:
+    def __init__(
+        self,
+        providers: Mapping[str, Provider],
+        *,
+        default_provider: str,
+        default_model: str,
+        translation_model: str,
+    ) -> None:
         if default_provider not in providers:
             raise ValueError(f"default provider '{default_provider}' is not registered")
         self._providers = dict(providers)
@@ -51,8 +57,11 @@ class ProviderRegistry:
     def resolve(self, model_id: str | None, task: Task = Task.TRANSCRIBE) -> Resolved:
         requested = (model_id or "").strip()
         if not requested:
-            raise InvalidRequest("you must provide a model parameter", param="model",
-                                 code="missing_required_parameter")
+            raise InvalidRequest(
+                "you must provide a model parameter",
+                param="model",
+                code="missing_required_parameter",
+            )
         if requested == OPENAI_ALIAS:
             target = self.translation_model if task is Task.TRANSLATE else self.default_model
             return self._pick(self.default_provider, target, requested)
@@ -66,29 +75,47 @@ class ProviderRegistry:
         for name in order:
             if requested in self._providers[name].available_models():
                 return Resolved(self._providers[name], requested, requested)
-        raise ModelNotFound(f"the model '{requested}' does not exist or is not available here",
-                            param="model")
+        raise ModelNotFound(
+            f"the model '{requested}' does not exist or is not available here", param="model"
+        )
 
     def _pick(self, provider_name: str, model: str, requested: str) -> Resolved:
         provider = self.get(provider_name)
         if model not in provider.available_models():
             raise ModelNotFound(
-                f"the model '{requested}' does not exist or is not available here", param="model")
+                f"the model '{requested}' does not exist or is not available here", param="model"
+            )
         return Resolved(provider, model, requested)
 
     def model_cards(self) -> list[ModelCard]:
-        cards = [ModelCard(id=OPENAI_ALIAS, owned_by="stt-gateway",
-                           provider=self.default_provider,
-                           aliases=[f"{self.default_provider}:{self.default_model}"])]
+        cards = [
+            ModelCard(
+                id=OPENAI_ALIAS,
+                owned_by="stt-gateway",
+                provider=self.default_provider,
+                aliases=[f"{self.default_provider}:{self.default_model}"],
+            )
+        ]
         for name, provider in self._providers.items():
             caps = provider.capabilities()
             for model in provider.available_models():
-                cards.append(ModelCard(id=model, owned_by=name, provider=name,
-                                       aliases=[f"{name}:{model}"], capabilities=caps))
+                cards.append(
+                    ModelCard(
+                        id=model,
+                        owned_by=name,
+                        provider=name,
+                        aliases=[f"{name}:{model}"],
+                        capabilities=caps,
+                    )
+                )
         return cards
 
     def model_card(self, model_id: str) -> ModelCard:
         resolved = self.resolve(model_id)
-        return ModelCard(id=model_id, owned_by=resolved.provider.name,
-                         provider=resolved.provider.name, aliases=[resolved.label],
-                         capabilities=resolved.provider.capabilities())
+        return ModelCard(
+            id=model_id,
+            owned_by=resolved.provider.name,
+            provider=resolved.provider.name,
+            aliases=[resolved.label],
+            capabilities=resolved.provider.capabilities(),
+        )

@@ -44,8 +44,14 @@ class GatewayError(Exception):
     error_type: ClassVar[str] = "server_error"
     default_code: ClassVar[str] = "internal_error"
 
-    def __init__(self, message: str, *, param: str | None = None, code: str | None = None,
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
@@ -53,8 +59,11 @@ class GatewayError(Exception):
         self.retry_after = retry_after
 
     def envelope(self) -> ErrorEnvelope:
-        return ErrorEnvelope(error=ErrorDetail(message=self.message, type=self.error_type,
-                                               param=self.param, code=self.code))
+        return ErrorEnvelope(
+            error=ErrorDetail(
+                message=self.message, type=self.error_type, param=self.param, code=self.code
+            )
+        )
 
 
 class InvalidRequest(GatewayError):

@@ -112,8 +112,16 @@ def normalise_words(words: Iterable[Word] | None, low: float, high: float) -> li
             continue
         start = _clamp(w.start, cursor, high)
         end = _clamp(w.end, start, high)
-        out.append(w.model_copy(update={"word": text, "start": start, "end": end,
-                                        "probability": _clamp(w.probability, 0.0, 1.0)}))
+        out.append(
+            w.model_copy(
+                update={
+                    "word": text,
+                    "start": start,
+                    "end": end,
+                    "probability": _clamp(w.probability, 0.0, 1.0),
+                }
+            )
+        )
         cursor = start
     return out or None
 
@@ -130,8 +138,11 @@ def normalise_segments(segments: Iterable[Segment], duration: float) -> list[Seg
         start = _clamp(seg.start, cursor, duration)
         end = _clamp(max(seg.end, last_end), start, duration)
         words = normalise_words(seg.words, start, end)
-        out.append(seg.model_copy(update={"id": len(out), "text": text, "start": start,
-                                          "end": end, "words": words}))
+        out.append(
+            seg.model_copy(
+                update={"id": len(out), "text": text, "start": start, "end": end, "words": words}
+            )
+        )
         cursor, last_end = start, end
     return out
 

@@ -26,8 +26,12 @@ from schemas.options import (
     VadParameters,
 )
 
-LIST_FIELDS = {"timestamp_granularities", "include", "known_speaker_names",
-               "known_speaker_references"}
+LIST_FIELDS = {
+    "timestamp_granularities",
+    "include",
+    "known_speaker_names",
+    "known_speaker_references",
+}
 
 
 class TranscriptionForm(BaseModel):
@@ -63,7 +67,7 @@ class TranscriptionForm(BaseModel):
         except json.JSONDecodeError:
             raise ValueError("must be 'auto' or a JSON server_vad object") from None
         if not isinstance(parsed, dict) or parsed.get("type") != "server_vad":
-            raise ValueError("must be 'auto' or {\"type\": \"server_vad\", ...}")
+            raise ValueError('must be \'auto\' or {"type": "server_vad", ...}')
         return value
 
     def vad_parameters(self) -> VadParameters | None:
@@ -87,11 +91,17 @@ def _as_invalid(exc: ValidationError, prefix: str = "") -> InvalidRequest:
     first = exc.errors()[0]
     param = prefix + ".".join(str(p) for p in first["loc"]) if first["loc"] else None
     if first["type"] == "extra_forbidden":
-        return InvalidRequest(f"Unrecognized request argument supplied: {param}", param=param,
-                              code="unknown_parameter")
+        return InvalidRequest(
+            f"Unrecognized request argument supplied: {param}",
+            param=param,
+            code="unknown_parameter",
+        )
     if first["type"] == "missing":
-        return InvalidRequest(f"you must provide a '{param}' parameter", param=param,
-                              code="missing_required_parameter")
+        return InvalidRequest(
+            f"you must provide a '{param}' parameter",
+            param=param,
+            code="missing_required_parameter",
+        )
     return InvalidRequest(f"invalid value for '{param}': {first['msg']}", param=param)
 
 
@@ -115,30 +125,51 @@ def parse_form(fields: dict[str, list[str]]) -> TranscriptionForm:
 
 def build_options(form: TranscriptionForm, task: Task, settings: Settings) -> TranscriptionOptions:
     """Check the form against deployment bounds and OpenAI's cross-field rules."""
-    if Granularity.WORD in form.timestamp_granularities and \
-            form.response_format is not ResponseFormat.VERBOSE_JSON:
-        raise InvalidRequest("timestamp_granularities 'word' requires response_format "
-                             "'verbose_json'", param="timestamp_granularities")
+    if (
+        Granularity.WORD in form.timestamp_granularities
+        and form.response_format is not ResponseFormat.VERBOSE_JSON
+    ):
+        raise InvalidRequest(
+            "timestamp_granularities 'word' requires response_format 'verbose_json'",
+            param="timestamp_granularities",
+        )
     if form.known_speaker_names or form.known_speaker_references:
-        raise CapabilityNotSupported("known speaker references need diarization, which this "
-                                     "deployment does not offer", param="known_speaker_names")
+        raise CapabilityNotSupported(
+            "known speaker references need diarization, which this deployment does not offer",
+            param="known_speaker_names",
+        )
     if form.prompt and len(form.prompt) > settings.max_prompt_chars:
-        raise InvalidRequest(f"prompt is longer than {settings.max_prompt_chars} characters",
-                             param="prompt", code="prompt_too_long")
+        raise InvalidRequest(
+            f"prompt is longer than {settings.max_prompt_chars} characters",
+            param="prompt",
+            code="prompt_too_long",
+        )
     beam = form.beam_size or min(settings.default_beam_size, settings.max_beam_size)
     if beam > settings.max_beam_size:
-        raise InvalidRequest(f"beam_size must be at most {settings.max_beam_size}",
-                             param="beam_size")
+        raise InvalidRequest(
+            f"beam_size must be at most {settings.max_beam_size}", param="beam_size"
+        )
     language = None
     if form.language and task is Task.TRANSCRIBE:
         language = normalise_language(form.language)
         if language is None:
-            raise InvalidRequest(f"unsupported language '{form.language}'", param="language",
-                                 code="unsupported_language")
+            raise InvalidRequest(
+                f"unsupported language '{form.language}'",
+                param="language",
+                code="unsupported_language",
+            )
     vad = form.vad_filter if form.vad_filter is not None else form.chunking_strategy is not None
     return TranscriptionOptions(
-        task=task, language=language, prompt=form.prompt, hotwords=form.hotwords,
-        temperature=form.temperature, beam_size=beam, best_of=form.best_of or beam,
+        task=task,
+        language=language,
+        prompt=form.prompt,
+        hotwords=form.hotwords,
+        temperature=form.temperature,
+        beam_size=beam,
+        best_of=form.best_of or beam,
         word_timestamps=Granularity.WORD in form.timestamp_granularities
         or "logprobs" in form.include,
-        vad_filter=vad, vad_parameters=form.vad_parameters(), chunk_length=form.chunk_length)
+        vad_filter=vad,
+        vad_parameters=form.vad_parameters(),
+        chunk_length=form.chunk_length,
+    )

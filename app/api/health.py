@@ -24,8 +24,11 @@ def _readiness(gateway: Gateway) -> dict[str, object]:
     checks: dict[str, object] = {}
     try:
         target = gateway.registry.resolve(gateway.settings.default_model)
-        checks["default_model"] = {"ok": True, "model": target.label,
-                                   "health": target.provider.healthcheck().model_dump()}
+        checks["default_model"] = {
+            "ok": True,
+            "model": target.label,
+            "health": target.provider.healthcheck().model_dump(),
+        }
     except GatewayError as exc:
         checks["default_model"] = {"ok": False, "error": exc.message}
     try:
@@ -41,5 +44,6 @@ def _readiness(gateway: Gateway) -> dict[str, object]:
 async def ready(gateway: GatewayDep) -> JSONResponse:
     checks = await anyio.to_thread.run_sync(_readiness, gateway)
     ok = all(bool(c["ok"]) for c in checks.values())  # type: ignore[index]
-    return JSONResponse({"status": "ready" if ok else "not_ready", "checks": checks},
-                        status_code=200 if ok else 503)
+    return JSONResponse(
+        {"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503
+    )

@@ -35,8 +35,13 @@ def _env(name: str, default: Any, **kw: Any) -> Any:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=("Config_Files/.env", ".env"), env_file_encoding="utf-8",
-        extra="ignore", populate_by_name=True, case_sensitive=False, frozen=True)
+        env_file=("Config_Files/.env", ".env"),
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        case_sensitive=False,
+        frozen=True,
+    )
 
     # storage and serving
     data_dir: Path = _env("STT_DATA_DIR", Path(".stt-data"))
@@ -94,8 +99,11 @@ class Settings(BaseSettings):
 
     @classmethod
     def settings_customise_sources(
-        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, dotenv_settings, ConfigTxtSource(settings_cls))
@@ -107,8 +115,10 @@ class ConfigTxtSource(PydanticBaseSettingsSource):
     def __init__(self, settings_cls: type[BaseSettings]) -> None:
         super().__init__(settings_cls)
         self.path = Path(os.environ.get("STT_CONFIG_FILE", DEFAULT_CONFIG_FILE))
-        self._aliases = {str(f.validation_alias).lower(): str(f.validation_alias)
-                         for f in settings_cls.model_fields.values()}
+        self._aliases = {
+            str(f.validation_alias).lower(): str(f.validation_alias)
+            for f in settings_cls.model_fields.values()
+        }
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         return None, field_name, False  # __call__ does the work
@@ -135,7 +145,9 @@ class ConfigTxtSource(PydanticBaseSettingsSource):
 
 def _describe(error: dict[str, Any]) -> str:
     key = ".".join(str(p) for p in error["loc"]) or "settings"
-    shown = "" if any(m in key.upper() for m in _SECRET_MARKERS) else f" (got {error.get('input')!r})"
+    shown = (
+        "" if any(m in key.upper() for m in _SECRET_MARKERS) else f" (got {error.get('input')!r})"
+    )
     return f"{key}: {error['msg']}{shown}"
 
 

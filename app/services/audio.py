@@ -7,9 +7,8 @@ blocking and must be called from a worker thread.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import struct
+from pathlib import Path
 
 import av
 import numpy as np
@@ -19,10 +18,19 @@ from schemas.errors import AudioDecodeError, InvalidRequest, UnsupportedMediaTyp
 
 # (offset, signature, format name)
 _SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
-    (0, b"RIFF", "wav"), (0, b"RF64", "wav"), (0, b"ID3", "mp3"), (0, b"fLaC", "flac"),
-    (0, b"OggS", "ogg"), (0, b"\x1a\x45\xdf\xa3", "webm"), (4, b"ftyp", "mp4"),
-    (0, b"FORM", "aiff"), (0, b"#!AMR", "amr"), (0, b"caff", "caf"), (0, b".snd", "au"),
-    (0, b"\x30\x26\xb2\x75\x8e\x66\xcf\x11", "asf"), (0, b"MThd", "midi"),
+    (0, b"RIFF", "wav"),
+    (0, b"RF64", "wav"),
+    (0, b"ID3", "mp3"),
+    (0, b"fLaC", "flac"),
+    (0, b"OggS", "ogg"),
+    (0, b"\x1a\x45\xdf\xa3", "webm"),
+    (4, b"ftyp", "mp4"),
+    (0, b"FORM", "aiff"),
+    (0, b"#!AMR", "amr"),
+    (0, b"caff", "caf"),
+    (0, b".snd", "au"),
+    (0, b"\x30\x26\xb2\x75\x8e\x66\xcf\x11", "asf"),
+    (0, b"MThd", "midi"),
 )
 _NON_AUDIO = {"midi"}
 SNIFF_BYTES = 4096
@@ -31,7 +39,7 @@ SNIFF_BYTES = 4096
 def sniff_format(head: bytes) -> str | None:
     """Name the container from its leading bytes, or ``None`` if it is not recognised."""
     for offset, signature, name in _SIGNATURES:
-        if head[offset:offset + len(signature)] == signature:
+        if head[offset : offset + len(signature)] == signature:
             return name
     if len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0:
         return "mpeg"  # MPEG audio frame sync (MP3/MP2) or ADTS AAC
@@ -47,7 +55,9 @@ def _check_container(path: Path) -> str:
     if fmt is None or fmt in _NON_AUDIO:
         raise UnsupportedMediaType(
             "the uploaded file is not a supported audio format (expected wav, mp3, flac, ogg, "
-            "webm, m4a/mp4, aiff, amr, caf or au)", param="file")
+            "webm, m4a/mp4, aiff, amr, caf or au)",
+            param="file",
+        )
     return fmt
 
 
@@ -71,7 +81,10 @@ def decode_file(path: Path, *, max_duration_s: float) -> AudioInput:
     if fmt == "wav" and (missing := wav_missing_bytes(path)):
         raise AudioDecodeError(
             f"the WAV file is truncated: its header declares {missing} more bytes of audio than "
-            "the file holds", param="file", code="truncated_audio")
+            "the file holds",
+            param="file",
+            code="truncated_audio",
+        )
     return AudioInput(samples)
 
 
@@ -98,8 +111,9 @@ def wav_missing_bytes(path: Path) -> int:
     return 0
 
 
-def _declared_duration(container: av.container.InputContainer,
-                       stream: av.audio.stream.AudioStream) -> float | None:
+def _declared_duration(
+    container: av.container.InputContainer, stream: av.audio.stream.AudioStream
+) -> float | None:
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
     if container.duration is not None:
@@ -108,12 +122,18 @@ def _declared_duration(container: av.container.InputContainer,
 
 
 def _too_long(seconds: float, limit: float) -> InvalidRequest:
-    return InvalidRequest(f"audio is {seconds:.0f}s long; the maximum is {limit:.0f}s",
-                          param="file", code="audio_too_long")
+    return InvalidRequest(
+        f"audio is {seconds:.0f}s long; the maximum is {limit:.0f}s",
+        param="file",
+        code="audio_too_long",
+    )
 
 
-def _decode_stream(container: av.container.InputContainer, stream: av.audio.stream.AudioStream,
-                   max_duration_s: float) -> np.ndarray:
+def _decode_stream(
+    container: av.container.InputContainer,
+    stream: av.audio.stream.AudioStream,
+    max_duration_s: float,
+) -> np.ndarray:
     resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
     limit = int(max_duration_s * SAMPLE_RATE)
     chunks: list[np.ndarray] = []
@@ -131,7 +151,8 @@ def _decode_stream(container: av.container.InputContainer, stream: av.audio.stre
             chunks.append(out.to_ndarray().reshape(-1))
     except av.FFmpegError as exc:
         raise AudioDecodeError(
-            f"audio data is corrupt after {total / SAMPLE_RATE:.2f}s: {exc}", param="file") from None
+            f"audio data is corrupt after {total / SAMPLE_RATE:.2f}s: {exc}", param="file"
+        ) from None
     if not chunks:
         return np.zeros(0, dtype=np.float32)
     return np.ascontiguousarray(np.concatenate(chunks), dtype=np.float32)

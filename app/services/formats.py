@@ -38,43 +38,68 @@ def render_srt(transcript: Transcript) -> str:
 
 
 def render_vtt(transcript: Transcript) -> str:
-    blocks = [f"{timestamp(s.start, '.')} --> {timestamp(s.end, '.')}\n{s.text}\n"
-              for s in transcript.segments]
+    blocks = [
+        f"{timestamp(s.start, '.')} --> {timestamp(s.end, '.')}\n{s.text}\n"
+        for s in transcript.segments
+    ]
     return "WEBVTT\n\n" + "\n".join(blocks)
 
 
 def _logprobs(transcript: Transcript) -> list[dict[str, Any]]:
-    return [{"token": w.word, "logprob": math.log(max(w.probability, 1e-12)),
-             "bytes": list(w.word.encode("utf-8"))}
-            for s in transcript.segments for w in s.words or ()]
+    return [
+        {
+            "token": w.word,
+            "logprob": math.log(max(w.probability, 1e-12)),
+            "bytes": list(w.word.encode("utf-8")),
+        }
+        for s in transcript.segments
+        for w in s.words or ()
+    ]
 
 
 def render_json(transcript: Transcript, *, include_logprobs: bool = False) -> dict[str, Any]:
-    body: dict[str, Any] = {"text": transcript.text, "usage": openai_usage(transcript),
-                            "metadata": transcript.metadata.model_dump()}
+    body: dict[str, Any] = {
+        "text": transcript.text,
+        "usage": openai_usage(transcript),
+        "metadata": transcript.metadata.model_dump(),
+    }
     if include_logprobs:
         body["logprobs"] = _logprobs(transcript)
     return body
 
 
-def render_verbose_json(transcript: Transcript, granularities: frozenset[Granularity],
-                        *, task: str) -> dict[str, Any]:
+def render_verbose_json(
+    transcript: Transcript, granularities: frozenset[Granularity], *, task: str
+) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "task": task, "language": language_name(transcript.language),
-        "duration": round(transcript.duration, 3), "text": transcript.text,
+        "task": task,
+        "language": language_name(transcript.language),
+        "duration": round(transcript.duration, 3),
+        "text": transcript.text,
     }
     if Granularity.SEGMENT in granularities or not granularities:
         body["segments"] = [
-            {"id": s.id, "seek": s.seek, "start": round(s.start, 3), "end": round(s.end, 3),
-             "text": s.text, "tokens": s.tokens or [], "temperature": s.temperature or 0.0,
-             "avg_logprob": s.avg_logprob or 0.0, "compression_ratio": s.compression_ratio or 0.0,
-             "no_speech_prob": s.no_speech_prob or 0.0}
+            {
+                "id": s.id,
+                "seek": s.seek,
+                "start": round(s.start, 3),
+                "end": round(s.end, 3),
+                "text": s.text,
+                "tokens": s.tokens or [],
+                "temperature": s.temperature or 0.0,
+                "avg_logprob": s.avg_logprob or 0.0,
+                "compression_ratio": s.compression_ratio or 0.0,
+                "no_speech_prob": s.no_speech_prob or 0.0,
+            }
             | ({"speaker": s.speaker} if s.speaker else {})
             for s in transcript.segments
         ]
     if Granularity.WORD in granularities:
-        body["words"] = [{"word": w.word, "start": round(w.start, 3), "end": round(w.end, 3)}
-                         for s in transcript.segments for w in s.words or ()]
+        body["words"] = [
+            {"word": w.word, "start": round(w.start, 3), "end": round(w.end, 3)}
+            for s in transcript.segments
+            for w in s.words or ()
+        ]
     body["usage"] = openai_usage(transcript)
     body["metadata"] = transcript.metadata.model_dump()
     return body
@@ -84,19 +109,36 @@ def render_diarized_json(transcript: Transcript) -> dict[str, Any]:
     if not transcript.diarization.enabled:
         raise CapabilityNotSupported(
             "response_format 'diarized_json' needs diarization, which is not enabled for this "
-            "request", param="response_format")
+            "request",
+            param="response_format",
+        )
     return {
-        "task": "transcribe", "duration": round(transcript.duration, 3), "text": transcript.text,
-        "segments": [{"type": "transcript.text.segment", "id": f"seg_{s.id}",
-                      "start": round(s.start, 3), "end": round(s.end, 3), "text": s.text,
-                      "speaker": s.speaker or "unknown"} for s in transcript.segments],
+        "task": "transcribe",
+        "duration": round(transcript.duration, 3),
+        "text": transcript.text,
+        "segments": [
+            {
+                "type": "transcript.text.segment",
+                "id": f"seg_{s.id}",
+                "start": round(s.start, 3),
+                "end": round(s.end, 3),
+                "text": s.text,
+                "speaker": s.speaker or "unknown",
+            }
+            for s in transcript.segments
+        ],
         "usage": openai_usage(transcript),
     }
 
 
-def render(transcript: Transcript, fmt: ResponseFormat, *,
-           granularities: frozenset[Granularity] = frozenset(), task: str = "transcribe",
-           include_logprobs: bool = False) -> str | dict[str, Any]:
+def render(
+    transcript: Transcript,
+    fmt: ResponseFormat,
+    *,
+    granularities: frozenset[Granularity] = frozenset(),
+    task: str = "transcribe",
+    include_logprobs: bool = False,
+) -> str | dict[str, Any]:
     """Text formats return ``str``; JSON formats return a ``dict``."""
     if fmt is ResponseFormat.TEXT:
         return transcript.text + "\n"

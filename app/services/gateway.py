@@ -26,22 +26,32 @@ class Gateway:
 
 
 def build_providers(settings: Settings) -> dict[str, Provider]:
-    fw = FasterWhisperProvider(FasterWhisperConfig(
-        model_dir=settings.model_dir, cache_dir=settings.model_cache_dir,
-        allow_downloads=settings.allow_model_downloads, force_cpu=settings.force_cpu,
-        cpu_threads=settings.cpu_threads, batched_min_duration_s=settings.batched_min_duration_s,
-        batch_size=settings.batch_size))
+    fw = FasterWhisperProvider(
+        FasterWhisperConfig(
+            model_dir=settings.model_dir,
+            cache_dir=settings.model_cache_dir,
+            allow_downloads=settings.allow_model_downloads,
+            force_cpu=settings.force_cpu,
+            cpu_threads=settings.cpu_threads,
+            batched_min_duration_s=settings.batched_min_duration_s,
+            batch_size=settings.batch_size,
+        )
+    )
     mock = MockProvider(fixture=settings.mock_fixture, seed=settings.mock_seed)
     return {fw.name: fw, mock.name: mock}
 
 
 def build_gateway(settings: Settings) -> Gateway:
     settings.tmp_dir.mkdir(parents=True, exist_ok=True)
-    registry = ProviderRegistry(build_providers(settings),
-                                default_provider=settings.default_provider,
-                                default_model=settings.default_model,
-                                translation_model=settings.translation_model)
-    runner = InferenceRunner(max_concurrent=settings.max_concurrent_transcriptions,
-                             max_queued=settings.max_queued_transcriptions)
+    registry = ProviderRegistry(
+        build_providers(settings),
+        default_provider=settings.default_provider,
+        default_model=settings.default_model,
+        translation_model=settings.translation_model,
+    )
+    runner = InferenceRunner(
+        max_concurrent=settings.max_concurrent_transcriptions,
+        max_queued=settings.max_queued_transcriptions,
+    )
     service = TranscriptionService(runner, max_audio_duration_s=settings.max_audio_duration_s)
     return Gateway(settings, registry, runner, service)

@@ -35,7 +35,9 @@ class InferenceRunner:
         if self._admitted >= self._max_concurrent + self._max_queued:
             raise ServiceUnavailable(
                 "all transcription slots are busy and the wait queue is full; retry shortly",
-                code="capacity_exhausted", retry_after=5)
+                code="capacity_exhausted",
+                retry_after=5,
+            )
         self._admitted += 1
 
     async def run(self, fn: Callable[..., T], *args: object) -> tuple[T, float]:

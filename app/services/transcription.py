@@ -22,19 +22,24 @@ class TranscriptionService:
 
     async def decode(self, path: Path) -> AudioInput:
         return await anyio.to_thread.run_sync(
-            lambda: decode_file(path, max_duration_s=self._max_duration))
+            lambda: decode_file(path, max_duration_s=self._max_duration)
+        )
 
-    async def transcribe(self, audio: AudioInput, target: Resolved,
-                         options: TranscriptionOptions) -> Transcript:
+    async def transcribe(
+        self, audio: AudioInput, target: Resolved, options: TranscriptionOptions
+    ) -> Transcript:
         transcript, waited = await self._runner.run(
-            target.provider.transcribe_batch, audio, options, target.model)
+            target.provider.transcribe_batch, audio, options, target.model
+        )
         return transcript.with_metadata(queue_latency_ms=round(waited * 1000))
 
-    async def stream_segments(self, audio: AudioInput, target: Resolved,
-                              options: TranscriptionOptions) -> AsyncIterator[Segment]:
+    async def stream_segments(
+        self, audio: AudioInput, target: Resolved, options: TranscriptionOptions
+    ) -> AsyncIterator[Segment]:
         """Segments as the engine decodes them, with texts cleaned as in the final transcript."""
         segments = self._runner.iterate(
-            lambda: target.provider.iter_segments(audio, options, target.model).segments)
+            lambda: target.provider.iter_segments(audio, options, target.model).segments
+        )
         async for segment in segments:
             text = clean_text(segment.text)
             if text:

@@ -58,9 +58,12 @@ class _PartCollector:
 
     def callbacks(self) -> dict[str, object]:
         return {
-            "on_part_begin": self._part_begin, "on_part_data": self._part_data,
-            "on_part_end": self._part_end, "on_header_field": self._header_field_cb,
-            "on_header_value": self._header_value_cb, "on_header_end": self._header_end,
+            "on_part_begin": self._part_begin,
+            "on_part_data": self._part_data,
+            "on_part_end": self._part_end,
+            "on_header_field": self._header_field_cb,
+            "on_header_value": self._header_value_cb,
+            "on_header_end": self._header_end,
             "on_headers_finished": self._start_part,
         }
 
@@ -93,8 +96,9 @@ class _PartCollector:
             content_type = self._headers.get(b"content-type", b"application/octet-stream")
             fd, path = tempfile.mkstemp(prefix="upload-", dir=self._tmp_dir)
             self.handle = fd
-            self.form.file = UploadedFile(Path(path), filename[:255] or "audio",
-                                          content_type.decode("latin-1"))
+            self.form.file = UploadedFile(
+                Path(path), filename[:255] or "audio", content_type.decode("latin-1")
+            )
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
         if self._is_file:
@@ -103,7 +107,8 @@ class _PartCollector:
             if self.form.file.size > self._max_file_bytes:
                 raise PayloadTooLarge(
                     f"file exceeds the maximum size of {self._max_file_bytes // (1024 * 1024)} MB",
-                    param=FILE_FIELD)
+                    param=FILE_FIELD,
+                )
             self.pending += data[start:end]
         else:
             self._value += data[start:end]
@@ -118,8 +123,9 @@ class _PartCollector:
         try:
             text = self._value.decode("utf-8")
         except UnicodeDecodeError:
-            raise InvalidRequest(f"field '{self._name}' is not valid UTF-8",
-                                 param=self._name) from None
+            raise InvalidRequest(
+                f"field '{self._name}' is not valid UTF-8", param=self._name
+            ) from None
         self.form.fields.setdefault(self._name, []).append(text)
 
 
@@ -127,24 +133,32 @@ def _boundary(request: Request) -> bytes:
     ctype, params = parse_options_header(request.headers.get("content-type", ""))
     if ctype != b"multipart/form-data" or not params.get(b"boundary"):
         raise UnsupportedMediaType(
-            "the request body must be multipart/form-data with an audio 'file' part")
+            "the request body must be multipart/form-data with an audio 'file' part"
+        )
     return params[b"boundary"]
 
 
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 @asynccontextmanager
-async def receive_form(request: Request, *, tmp_dir: Path,
-                       max_file_bytes: int) -> AsyncIterator[UploadedForm]:
+async def receive_form(
+    request: Request, *, tmp_dir: Path, max_file_bytes: int
+) -> AsyncIterator[UploadedForm]:
     """Parse the multipart body; yields the form and deletes the temporary file afterwards."""
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_file_bytes + MAX_FIELDS * MAX_FIELD_BYTES:
+    if (
+        declared
+        and declared.isdigit()
+        and int(declared) > max_file_bytes + MAX_FIELDS * MAX_FIELD_BYTES
+    ):
         raise PayloadTooLarge(
-            f"request body of {int(declared)} bytes exceeds the maximum upload size", param=FILE_FIELD)
+            f"request body of {int(declared)} bytes exceeds the maximum upload size",
+            param=FILE_FIELD,
+        )
     collector = _PartCollector(tmp_dir, max_file_bytes)
     parser = MultipartParser(_boundary(request), collector.callbacks())  # type: ignore[arg-type]
     try:
@@ -158,8 +172,9 @@ async def receive_form(request: Request, *, tmp_dir: Path,
         except MultipartParseError as exc:
             raise InvalidRequest(f"malformed multipart body: {exc}") from None
         except ClientDisconnect:
-            raise InvalidRequest("client disconnected during upload",
-                                 code="client_disconnected") from None
+            raise InvalidRequest(
+                "client disconnected during upload", code="client_disconnected"
+            ) from None
         if collector.handle is not None:
             await anyio.to_thread.run_sync(os.close, collector.handle)
             collector.handle = None

@@ -23,8 +23,20 @@ from pathlib import Path
 from schemas.errors import ModelNotFound
 
 HUB_MODELS = (
-    "tiny", "tiny.en", "base", "base.en", "small", "small.en", "medium", "medium.en",
-    "large-v1", "large-v2", "large-v3", "large-v3-turbo", "turbo", "distil-large-v3",
+    "tiny",
+    "tiny.en",
+    "base",
+    "base.en",
+    "small",
+    "small.en",
+    "medium",
+    "medium.en",
+    "large-v1",
+    "large-v2",
+    "large-v3",
+    "large-v3-turbo",
+    "turbo",
+    "distil-large-v3",
 )
 
 
@@ -96,7 +108,9 @@ class ModelStore:
             return name
         raise ModelNotFound(
             f"model '{name}' is not installed locally and model downloads are disabled "
-            f"(installed: {', '.join(self.local_models()) or 'none'})", param="model")
+            f"(installed: {', '.join(self.local_models()) or 'none'})",
+            param="model",
+        )
 
     def _join_parts(self, name: str, part_dirs: list[Path]) -> Path:
         target = self._cache_dir / f"{name}-joined"
@@ -108,8 +122,10 @@ class ModelStore:
             self._cache_dir.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=self._cache_dir))
             try:
-                parts = sorted((p for d in part_dirs for p in d.glob("model.bin.part*")),
-                               key=lambda p: int(p.suffix.removeprefix(".part")))
+                parts = sorted(
+                    (p for d in part_dirs for p in d.glob("model.bin.part*")),
+                    key=lambda p: int(p.suffix.removeprefix(".part")),
+                )
                 with open(staging / "model.bin", "wb") as out:
                     for part in parts:
                         with open(part, "rb") as src:

@@ -46,7 +46,7 @@ def cuda_device_count() -> int:
 
 def _is_oom(exc: BaseException) -> bool:
     text = str(exc).lower()
-    return "out of memory" in text or "cuda" in text and "alloc" in text
+    return "out of memory" in text or ("cuda" in text and "alloc" in text)
 
 
 class FasterWhisperProvider(Provider):
@@ -54,8 +54,11 @@ class FasterWhisperProvider(Provider):
 
     def __init__(self, config: FasterWhisperConfig) -> None:
         self._config = config
-        self._store = ModelStore(model_dir=config.model_dir, cache_dir=config.cache_dir,
-                                 allow_downloads=config.allow_downloads)
+        self._store = ModelStore(
+            model_dir=config.model_dir,
+            cache_dir=config.cache_dir,
+            allow_downloads=config.allow_downloads,
+        )
         self._models: dict[str, Any] = {}
         self._batched: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -68,17 +71,26 @@ class FasterWhisperProvider(Provider):
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
-            name=self.name, models=self.available_models(), streaming=False,
-            word_timestamps=True, translation=True, language_detection=True,
-            hardware=["cpu", "gpu"])
+            name=self.name,
+            models=self.available_models(),
+            streaming=False,
+            word_timestamps=True,
+            translation=True,
+            language_detection=True,
+            hardware=["cpu", "gpu"],
+        )
 
     def available_models(self) -> list[str]:
         return self._store.available_models()
 
     def healthcheck(self) -> Health:
-        return Health(provider=self.name, available=bool(self.available_models()),
-                      loaded_models=sorted(self._models), device=self.device,
-                      last_error=self._last_error)
+        return Health(
+            provider=self.name,
+            available=bool(self.available_models()),
+            loaded_models=sorted(self._models),
+            device=self.device,
+            last_error=self._last_error,
+        )
 
     # -- model cache ----------------------------------------------------------------------
     def load(self, model: str) -> Any:
@@ -95,13 +107,18 @@ class FasterWhisperProvider(Provider):
             compute = "float16" if device == "cuda" else "int8"
             logger.info("loading faster-whisper model {} on {} ({})", model, device, compute)
             try:
-                loaded = WhisperModel(location, device=device, compute_type=compute,
-                                      cpu_threads=self._config.cpu_threads,
-                                      local_files_only=not self._config.allow_downloads)
+                loaded = WhisperModel(
+                    location,
+                    device=device,
+                    compute_type=compute,
+                    cpu_threads=self._config.cpu_threads,
+                    local_files_only=not self._config.allow_downloads,
+                )
             except (RuntimeError, ValueError, OSError) as exc:
                 self._last_error = f"load {model}: {exc}"
                 raise (RetriableProviderError if _is_oom(exc) else FatalProviderError)(
-                    f"could not load model '{model}': {exc}") from exc
+                    f"could not load model '{model}': {exc}"
+                ) from exc
             self._models[model] = loaded
             return loaded
 
@@ -121,21 +138,29 @@ class FasterWhisperProvider(Provider):
             if options.task is Task.TRANSLATE:
                 raise CapabilityNotSupported(
                     f"model '{model}' is English-only and cannot translate; use a multilingual "
-                    "model such as 'base'", param="model")
+                    "model such as 'base'",
+                    param="model",
+                )
             if options.language not in (None, "en"):
                 raise CapabilityNotSupported(
                     f"model '{model}' is English-only; language '{options.language}' "
-                    "needs a multilingual model", param="language")
+                    "needs a multilingual model",
+                    param="language",
+                )
 
-    def iter_segments(self, audio: AudioInput, options: TranscriptionOptions,
-                      model: str) -> SegmentStream:
+    def iter_segments(
+        self, audio: AudioInput, options: TranscriptionOptions, model: str
+    ) -> SegmentStream:
         pipeline = self._pipeline(model, audio.duration)
         self._check(self.load(model), options, model)
         kwargs: dict[str, Any] = dict(
-            language=options.language, task=options.task.value,
-            beam_size=options.beam_size, best_of=options.best_of,
+            language=options.language,
+            task=options.task.value,
+            beam_size=options.beam_size,
+            best_of=options.best_of,
             temperature=_temperatures(options.temperature),
-            initial_prompt=options.prompt or None, hotwords=options.hotwords or None,
+            initial_prompt=options.prompt or None,
+            hotwords=options.hotwords or None,
             word_timestamps=options.word_timestamps,
             vad_filter=options.vad_filter,
             condition_on_previous_text=options.condition_on_previous_text,
@@ -154,9 +179,12 @@ class FasterWhisperProvider(Provider):
             raise InvalidRequest(f"invalid transcription options: {exc}") from exc
         except RuntimeError as exc:
             raise self._runtime_error(exc) from exc
-        return SegmentStream(language=info.language,
-                             language_probability=info.language_probability,
-                             duration=audio.duration, segments=self._convert(raw))
+        return SegmentStream(
+            language=info.language,
+            language_probability=info.language_probability,
+            duration=audio.duration,
+            segments=self._convert(raw),
+        )
 
     def _runtime_error(self, exc: RuntimeError) -> Exception:
         self._last_error = str(exc)
@@ -169,15 +197,29 @@ class FasterWhisperProvider(Provider):
             for seg in raw:
                 words = None
                 if seg.words is not None:
-                    words = [Word(word=w.word, start=w.start, end=w.end,
-                                  probability=min(max(w.probability, 0.0), 1.0))
-                             for w in seg.words]
+                    words = [
+                        Word(
+                            word=w.word,
+                            start=w.start,
+                            end=w.end,
+                            probability=min(max(w.probability, 0.0), 1.0),
+                        )
+                        for w in seg.words
+                    ]
                 yield Segment(
-                    id=seg.id, start=seg.start, end=seg.end, text=seg.text,
-                    confidence=min(1.0, math.exp(seg.avg_logprob)), words=words,
-                    seek=seg.seek, tokens=list(seg.tokens), temperature=seg.temperature,
-                    avg_logprob=seg.avg_logprob, compression_ratio=seg.compression_ratio,
-                    no_speech_prob=seg.no_speech_prob)
+                    id=seg.id,
+                    start=seg.start,
+                    end=seg.end,
+                    text=seg.text,
+                    confidence=min(1.0, math.exp(seg.avg_logprob)),
+                    words=words,
+                    seek=seg.seek,
+                    tokens=list(seg.tokens),
+                    temperature=seg.temperature,
+                    avg_logprob=seg.avg_logprob,
+                    compression_ratio=seg.compression_ratio,
+                    no_speech_prob=seg.no_speech_prob,
+                )
         except RuntimeError as exc:
             raise self._runtime_error(exc) from exc
 
@@ -186,11 +228,15 @@ class FasterWhisperProvider(Provider):
         if not whisper.model.is_multilingual:
             raise CapabilityNotSupported(
                 f"model '{model}' is English-only and cannot detect languages; use 'base'",
-                param="model")
+                param="model",
+            )
         language, probability, all_probs = whisper.detect_language(audio.samples)
         ranked = sorted(all_probs, key=lambda lp: lp[1], reverse=True)
-        return LanguageDetection(language=language, probability=probability,
-                                 all_probs=[(lang, float(p)) for lang, p in ranked])
+        return LanguageDetection(
+            language=language,
+            probability=probability,
+            all_probs=[(lang, float(p)) for lang, p in ranked],
+        )
 
 
 def _temperatures(base: float) -> list[float]:

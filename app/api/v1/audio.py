@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
-from app.api.deps import GatewayDep
+from app.api.deps import GatewayDep, TranscribeUser
 from app.api.forms import TranscriptionForm, build_options, parse_form
 from app.services.formats import duration_usage, render
 from app.services.upload import receive_form
@@ -20,10 +20,19 @@ from schemas.options import ResponseFormat, Task, TranscriptionOptions
 
 router = APIRouter(tags=["audio"])
 
-_TEXT_TYPES = {ResponseFormat.TEXT: "text/plain", ResponseFormat.SRT: "application/x-subrip",
-               ResponseFormat.VTT: "text/vtt"}
-_TRANSLATION_UNSUPPORTED = ("language", "timestamp_granularities", "include", "stream",
-                            "known_speaker_names", "known_speaker_references")
+_TEXT_TYPES = {
+    ResponseFormat.TEXT: "text/plain",
+    ResponseFormat.SRT: "application/x-subrip",
+    ResponseFormat.VTT: "text/vtt",
+}
+_TRANSLATION_UNSUPPORTED = (
+    "language",
+    "timestamp_granularities",
+    "include",
+    "stream",
+    "known_speaker_names",
+    "known_speaker_references",
+)
 
 
 def _form_schema(task: Task) -> dict[str, Any]:
@@ -35,40 +44,60 @@ def _form_schema(task: Task) -> dict[str, Any]:
             props.pop(name, None)
     props["file"] = {"type": "string", "format": "binary", "description": "the audio file"}
     schema["required"] = ["file", "model"]
-    return {"requestBody": {"required": True,
-                            "content": {"multipart/form-data": {"schema": schema}}}}
+    return {
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+    }
 
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "the transcript in the requested format",
-          "content": {"application/json": {}, "text/plain": {}, "text/vtt": {},
-                      "application/x-subrip": {}, "text/event-stream": {}}},
+    200: {
+        "description": "the transcript in the requested format",
+        "content": {
+            "application/json": {},
+            "text/plain": {},
+            "text/vtt": {},
+            "application/x-subrip": {},
+            "text/event-stream": {},
+        },
+    },
 }
 
 
 async def _handle(request: Request, gateway: GatewayDep, task: Task) -> Response:
     settings = gateway.settings
-    async with receive_form(request, tmp_dir=settings.tmp_dir,
-                            max_file_bytes=settings.max_file_size_bytes) as upload:
+    async with receive_form(
+        request, tmp_dir=settings.tmp_dir, max_file_bytes=settings.max_file_size_bytes
+    ) as upload:
         if task is Task.TRANSLATE:
             extra = [k for k in upload.fields if k.removesuffix("[]") in _TRANSLATION_UNSUPPORTED]
             if extra:
-                raise InvalidRequest(f"Unrecognized request argument supplied: {extra[0]}",
-                                     param=extra[0], code="unknown_parameter")
+                raise InvalidRequest(
+                    f"Unrecognized request argument supplied: {extra[0]}",
+                    param=extra[0],
+                    code="unknown_parameter",
+                )
         form = parse_form(upload.fields)
         if upload.file is None:
-            raise InvalidRequest("you must provide a 'file'", param="file",
-                                 code="missing_required_parameter")
+            raise InvalidRequest(
+                "you must provide a 'file'", param="file", code="missing_required_parameter"
+            )
         options = build_options(form, task, settings)
         target = gateway.registry.resolve(form.model, task)
         audio = await gateway.transcription.decode(upload.file.path)
     if form.stream:
-        return StreamingResponse(_sse(gateway, audio, target, options),
-                                 media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache"})
+        return StreamingResponse(
+            _sse(gateway, audio, target, options),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache"},
+        )
     transcript = await gateway.transcription.transcribe(audio, target, options)
-    body = render(transcript, form.response_format, granularities=form.timestamp_granularities,
-                  task=task.value, include_logprobs="logprobs" in form.include)
+    body = render(
+        transcript,
+        form.response_format,
+        granularities=form.timestamp_granularities,
+        task=task.value,
+        include_logprobs="logprobs" in form.include,
+    )
     if isinstance(body, str):
         return PlainTextResponse(body, media_type=_TEXT_TYPES[form.response_format])
     return JSONResponse(body)
@@ -78,8 +107,9 @@ def _event(payload: dict[str, Any]) -> str:
     return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
 
-async def _sse(gateway: GatewayDep, audio: AudioInput, target: Resolved,
-               options: TranscriptionOptions) -> AsyncIterator[str]:
+async def _sse(
+    gateway: GatewayDep, audio: AudioInput, target: Resolved, options: TranscriptionOptions
+) -> AsyncIterator[str]:
     """``transcript.text.delta`` per decoded segment, then ``transcript.text.done``."""
     texts: list[str] = []
     try:
@@ -90,17 +120,32 @@ async def _sse(gateway: GatewayDep, audio: AudioInput, target: Resolved,
     except GatewayError as exc:
         yield _event({"type": "error", **exc.envelope().model_dump()})
         return
-    yield _event({"type": "transcript.text.done", "text": " ".join(texts),
-                  "usage": duration_usage(audio.duration)})
+    yield _event(
+        {
+            "type": "transcript.text.done",
+            "text": " ".join(texts),
+            "usage": duration_usage(audio.duration),
+        }
+    )
 
 
-@router.post("/audio/transcriptions", openapi_extra=_form_schema(Task.TRANSCRIBE),
-             responses=_RESPONSES, summary="Transcribe audio (OpenAI-compatible)")
-async def create_transcription(request: Request, gateway: GatewayDep) -> Response:
+@router.post(
+    "/audio/transcriptions",
+    openapi_extra=_form_schema(Task.TRANSCRIBE),
+    responses=_RESPONSES,
+    summary="Transcribe audio (OpenAI-compatible)",
+)
+async def create_transcription(
+    request: Request, gateway: GatewayDep, _: TranscribeUser
+) -> Response:
     return await _handle(request, gateway, Task.TRANSCRIBE)
 
 
-@router.post("/audio/translations", openapi_extra=_form_schema(Task.TRANSLATE),
-             responses=_RESPONSES, summary="Translate audio into English text (OpenAI-compatible)")
-async def create_translation(request: Request, gateway: GatewayDep) -> Response:
+@router.post(
+    "/audio/translations",
+    openapi_extra=_form_schema(Task.TRANSLATE),
+    responses=_RESPONSES,
+    summary="Translate audio into English text (OpenAI-compatible)",
+)
+async def create_translation(request: Request, gateway: GatewayDep, _: TranscribeUser) -> Response:
     return await _handle(request, gateway, Task.TRANSLATE)

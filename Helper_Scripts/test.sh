@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# One command to run the whole test suite (installs what it needs first).
+# Extra arguments go to pytest (e.g. -k streaming, -x).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash Helper_Scripts/bootstrap.sh
+exec .venv/bin/python -m pytest -p no:cacheprovider "$@"
