@@ -10,7 +10,7 @@ from loguru import logger
 
 from app import __version__
 from app.api import health
-from app.api.v1 import audio, models
+from app.api.v1 import audio, models, stream
 from app.core.config import Settings, get_settings
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
@@ -46,4 +46,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for prefix in API_PREFIXES:
         for router in (audio.router, models.router):
             app.include_router(router, prefix=prefix, include_in_schema=prefix == "/v1")
+        app.include_router(stream.router, prefix=prefix)
     return app

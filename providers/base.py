@@ -89,7 +89,14 @@ class Provider(ABC):
     def transcribe_stream(
         self, audio: AudioInput, options: TranscriptionOptions, model: str
     ) -> SegmentStream:
-        """Incremental decoding of a live buffer (see the streaming service)."""
+        """Decode one window of a live session (``app.services.streaming`` calls it repeatedly).
+
+        ``audio`` is the session's current utterance buffer (seconds, not minutes);
+        ``options.prompt`` carries the committed text before it. The result must have word
+        timestamps relative to the window (the commit policy matches words across decodes),
+        use no internal VAD (the session runs its own) and favour predictable latency (no
+        temperature fallback). Segments may be produced eagerly.
+        """
         raise CapabilityNotSupported(f"provider '{self.name}' does not support streaming")
 
     def detect_language(self, audio: AudioInput, model: str) -> LanguageDetection:

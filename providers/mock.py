@@ -10,6 +10,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import numpy as np
+
 from providers.base import AudioInput, Provider, SegmentStream
 from schemas.options import TranscriptionOptions
 from schemas.providers import Capabilities, Health, LanguageDetection
@@ -44,6 +46,7 @@ _VOCABULARY = [
     "zulu",
 ]
 WORDS_PER_SEGMENT = 8
+_SILENCE_RMS = 0.01  # -40 dBFS
 
 
 class MockProvider(Provider):
@@ -66,7 +69,7 @@ class MockProvider(Provider):
         return Capabilities(
             name=self.name,
             models=["mock"],
-            streaming=False,
+            streaming=True,
             word_timestamps=True,
             translation=True,
             language_detection=True,
@@ -117,6 +120,42 @@ class MockProvider(Provider):
             language_probability=1.0,
             duration=duration,
             segments=segments(),
+        )
+
+    def transcribe_stream(
+        self, audio: AudioInput, options: TranscriptionOptions, model: str
+    ) -> SegmentStream:
+        """Live windows: one word per complete ``1 / words_per_second`` slot that carries
+        sound (RMS above -40 dBFS), so silence yields no words, like a real engine. Words are
+        the seeded sequence indexed by slot, hence stable as the window grows."""
+        step = 1.0 / self._wps
+        slot = max(1, round(step * audio.sample_rate))
+        rng = random.Random(self._seed)
+        words: list[Word] = []
+        for i in range(len(audio.samples) // slot):
+            text = rng.choice(_VOCABULARY)
+            chunk = audio.samples[i * slot : (i + 1) * slot]
+            if float(np.sqrt(np.mean(np.square(chunk, dtype=np.float64)))) >= _SILENCE_RMS:
+                words.append(Word(word=text, start=i * step, end=(i + 1) * step, probability=0.9))
+        segments = (
+            [
+                Segment(
+                    id=0,
+                    start=words[0].start,
+                    end=words[-1].end,
+                    text=" ".join(w.word for w in words),
+                    confidence=0.9,
+                    words=words,
+                )
+            ]
+            if words
+            else []
+        )
+        return SegmentStream(
+            language=options.language or self._language,
+            language_probability=1.0,
+            duration=audio.duration,
+            segments=iter(segments),
         )
 
     def detect_language(self, audio: AudioInput, model: str) -> LanguageDetection:

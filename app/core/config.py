@@ -68,6 +68,24 @@ class Settings(BaseSettings):
     max_concurrent_transcriptions: int = _env("STT_MAX_CONCURRENT_TRANSCRIPTIONS", 1, ge=1, le=64)
     max_queued_transcriptions: int = _env("STT_MAX_QUEUED_TRANSCRIPTIONS", 32, ge=0, le=10_000)
 
+    # live streaming over WebSocket (Docs/Streaming.md)
+    streaming_enabled: bool = _env("STT_STREAMING_ENABLED", True)
+    stream_max_sessions: int = _env("STT_STREAM_MAX_SESSIONS", 4, ge=1, le=10_000)
+    stream_decode_workers: int = _env("STT_STREAM_DECODE_WORKERS", 2, ge=1, le=64)
+    stream_beam_size: int = _env("STT_STREAM_BEAM_SIZE", 5, ge=1, le=20)
+    stream_idle_timeout_s: float = _env("STT_STREAM_IDLE_TIMEOUT_S", 30.0, gt=0, le=3600)
+    stream_max_session_s: float = _env("STT_STREAM_MAX_SESSION_S", 14_400.0, gt=0, le=86_400)
+    stream_max_message_bytes: int = _env(
+        "STT_STREAM_MAX_MESSAGE_BYTES", 1_048_576, ge=1024, le=16 * 1024 * 1024
+    )
+    stream_max_buffered_ms: int = _env("STT_STREAM_MAX_BUFFERED_MS", 5000, ge=500, le=120_000)
+    stream_min_step_ms: int = _env("STT_STREAM_MIN_STEP_MS", 500, ge=100, le=5000)
+    stream_max_step_ms: int = _env("STT_STREAM_MAX_STEP_MS", 3000, ge=200, le=10_000)
+    stream_max_buffer_s: float = _env("STT_STREAM_MAX_BUFFER_S", 12.0, ge=2, le=25)
+    stream_vad_silence_ms: int = _env("STT_STREAM_VAD_SILENCE_MS", 600, ge=100, le=10_000)
+    stream_vad_threshold: float = _env("STT_STREAM_VAD_THRESHOLD", 0.5, gt=0, lt=1)
+    stream_max_protocol_errors: int = _env("STT_STREAM_MAX_PROTOCOL_ERRORS", 20, ge=1, le=10_000)
+
     # input bounds
     max_file_size_mb: float = _env("STT_MAX_FILE_SIZE_MB", 25.0, gt=0, le=4096)
     max_audio_duration_s: float = _env("STT_MAX_AUDIO_DURATION_S", 7200.0, gt=0, le=86_400)
@@ -79,6 +97,14 @@ class Settings(BaseSettings):
     def _coherent(self) -> Settings:
         if self.default_beam_size > self.max_beam_size:
             raise ValueError("STT_DEFAULT_BEAM_SIZE must not exceed STT_MAX_BEAM_SIZE")
+        return self
+
+    @model_validator(mode="after")
+    def _streaming_coherent(self) -> Settings:
+        if self.stream_min_step_ms > self.stream_max_step_ms:
+            raise ValueError("STT_STREAM_MIN_STEP_MS must not exceed STT_STREAM_MAX_STEP_MS")
+        if self.stream_beam_size > self.max_beam_size:
+            raise ValueError("STT_STREAM_BEAM_SIZE must not exceed STT_MAX_BEAM_SIZE")
         return self
 
     @property

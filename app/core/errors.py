@@ -10,7 +10,20 @@ from fastapi.responses import JSONResponse
 from loguru import logger
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from schemas.errors import ErrorDetail, ErrorEnvelope, GatewayError
+from schemas.errors import (
+    AuthenticationError,
+    ErrorDetail,
+    ErrorEnvelope,
+    GatewayError,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+    RateLimited,
+    RetriableProviderError,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+)
 
 _HTTP_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
 
@@ -78,3 +91,34 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
+
+
+# -- WebSocket close codes (RFC 6455 section 7.4.1) -------------------------------------------
+# A fatal WebSocket error is sent as an ``error`` event (the same ``code`` as the HTTP envelope)
+# and the socket is closed with the code below. Docs/Streaming.md lists them for clients.
+WS_CLOSE_NORMAL = 1000
+WS_CLOSE_UNSUPPORTED_DATA = 1003
+WS_CLOSE_POLICY = 1008
+WS_CLOSE_TOO_BIG = 1009
+WS_CLOSE_INTERNAL = 1011
+WS_CLOSE_TRY_AGAIN_LATER = 1013
+
+_WS_CLOSE_CODES: tuple[tuple[type[GatewayError], int], ...] = (
+    (ServiceUnavailable, WS_CLOSE_TRY_AGAIN_LATER),
+    (RetriableProviderError, WS_CLOSE_TRY_AGAIN_LATER),
+    (RateLimited, WS_CLOSE_TRY_AGAIN_LATER),
+    (PayloadTooLarge, WS_CLOSE_TOO_BIG),
+    (UnsupportedMediaType, WS_CLOSE_UNSUPPORTED_DATA),
+    (AuthenticationError, WS_CLOSE_POLICY),
+    (PermissionDenied, WS_CLOSE_POLICY),
+    (InvalidRequest, WS_CLOSE_POLICY),
+    (NotFound, WS_CLOSE_POLICY),
+)
+
+
+def websocket_close_code(exc: GatewayError) -> int:
+    """The close code for a fatal error on a WebSocket (1011 for anything unexpected)."""
+    for cls, code in _WS_CLOSE_CODES:
+        if isinstance(exc, cls):
+            return code
+    return WS_CLOSE_INTERNAL

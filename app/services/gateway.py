@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.core.config import Settings
 from app.services.inference import InferenceRunner
+from app.services.streaming.manager import StreamingManager
 from app.services.transcription import TranscriptionService
 from providers.base import Provider
 from providers.faster_whisper import FasterWhisperProvider
@@ -20,9 +21,12 @@ class Gateway:
     registry: ProviderRegistry
     runner: InferenceRunner
     transcription: TranscriptionService
+    streaming: StreamingManager | None = field(default=None)
 
     def close(self) -> None:
         self.runner.shutdown()
+        if self.streaming is not None:
+            self.streaming.close()
 
 
 def build_providers(settings: Settings) -> dict[str, Provider]:
@@ -54,4 +58,4 @@ def build_gateway(settings: Settings) -> Gateway:
         max_queued=settings.max_queued_transcriptions,
     )
     service = TranscriptionService(runner, max_audio_duration_s=settings.max_audio_duration_s)
-    return Gateway(settings, registry, runner, service)
+    return Gateway(settings, registry, runner, service, streaming=StreamingManager(settings))

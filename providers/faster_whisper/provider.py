@@ -73,7 +73,7 @@ class FasterWhisperProvider(Provider):
         return Capabilities(
             name=self.name,
             models=self.available_models(),
-            streaming=False,
+            streaming=True,
             word_timestamps=True,
             translation=True,
             language_detection=True,
@@ -184,6 +184,40 @@ class FasterWhisperProvider(Provider):
             language_probability=info.language_probability,
             duration=audio.duration,
             segments=self._convert(raw),
+        )
+
+    def transcribe_stream(
+        self, audio: AudioInput, options: TranscriptionOptions, model: str
+    ) -> SegmentStream:
+        """One live-session window: greedy-or-beam at a single temperature (no fallback ladder,
+        so latency stays predictable), word timestamps on, no VAD, no conditioning between
+        internal 30 s windows (live windows are shorter than one)."""
+        whisper = self.load(model)
+        self._check(whisper, options, model)
+        try:
+            raw, info = whisper.transcribe(
+                audio.samples,
+                language=options.language,
+                task=options.task.value,
+                beam_size=options.beam_size,
+                best_of=1,
+                temperature=options.temperature,
+                initial_prompt=options.prompt or None,
+                hotwords=options.hotwords or None,
+                word_timestamps=True,
+                vad_filter=False,
+                condition_on_previous_text=False,
+            )
+            segments = list(self._convert(raw))
+        except ValueError as exc:
+            raise InvalidRequest(f"invalid streaming options: {exc}") from exc
+        except RuntimeError as exc:
+            raise self._runtime_error(exc) from exc
+        return SegmentStream(
+            language=info.language,
+            language_probability=info.language_probability,
+            duration=audio.duration,
+            segments=iter(segments),
         )
 
     def _runtime_error(self, exc: RuntimeError) -> Exception:

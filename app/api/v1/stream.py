@@ -1,0 +1,71 @@
+"""``WS /v1/audio/stream/transcribe``: live transcription (protocol in Docs/Streaming.md)."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from app.core import metrics
+from app.core.auth import authenticate_websocket as authenticate_ws
+from app.core.errors import websocket_close_code
+from app.services.gateway import Gateway
+from app.services.streaming.session import StreamSession
+from schemas.auth import Principal, Scope
+from schemas.errors import GatewayError, PermissionDenied
+from schemas.streaming import ErrorEvent
+
+router = APIRouter(tags=["streaming"])
+
+
+async def authenticate_websocket(websocket: WebSocket, gateway: Gateway) -> Principal:
+    """The single place WebSocket authentication plugs in (headers, query token or a first
+    ``auth`` message). Raises a ``GatewayError`` (closed with 1008) when it fails."""
+    return await authenticate_ws(websocket, scope=None)
+
+
+async def _refuse(websocket: WebSocket, exc: GatewayError) -> None:
+    error = ErrorEvent(code=exc.code, message=exc.message, param=exc.param, fatal=True)
+    await websocket.send_text(error.model_dump_json())
+    await websocket.close(websocket_close_code(exc), exc.code)
+
+
+@router.websocket("/audio/stream/transcribe")
+async def stream_transcribe(websocket: WebSocket) -> None:
+    gateway: Gateway = websocket.app.state.gateway
+    await websocket.accept()
+    manager = gateway.streaming
+    if manager is None or not gateway.settings.streaming_enabled:
+        await _refuse(
+            websocket,
+            PermissionDenied(
+                "live streaming is disabled on this server (STT_STREAMING_ENABLED)",
+                code="streaming_disabled",
+            ),
+        )
+        return
+    try:
+        principal = await authenticate_websocket(websocket, gateway)
+        if not principal.has(Scope.STREAM):
+            raise PermissionDenied("live streaming needs the 'stream' scope")
+    except GatewayError as exc:
+        await _refuse(websocket, exc)
+        return
+    except WebSocketDisconnect:  # the client left before authenticating
+        return
+    async with AsyncExitStack() as stack:
+        try:  # per-user cap on live sessions (STT_MAX_STREAMS_PER_USER)
+            await stack.enter_async_context(
+                websocket.app.state.stream_slots.hold(principal.user_id)
+            )
+        except GatewayError as exc:
+            await _refuse(websocket, exc)
+            return
+        session = StreamSession(
+            websocket, manager=manager, registry=gateway.registry, principal=principal
+        )
+        metrics.streaming_session_started()
+        try:
+            await session.run()
+        finally:
+            metrics.streaming_session_ended("closed")

@@ -1,0 +1,242 @@
+"""The decoding core of one live session (synchronous; runs in a decode worker thread).
+
+Audio arrives in steps. VAD splits the timeline into utterances; while an utterance has speech,
+each step re-decodes its buffer, the LocalAgreement policy commits what two consecutive
+hypotheses agree on, and a ``partial`` shows committed + tentative words. An utterance ends
+(``final``) after ``silence_ms`` of silence, on commit/pause/stop, or when its buffer outgrows
+``max_buffer_s``: then the committed words are finalized and the buffer is cut after them,
+so memory and decode time stay bounded however long the session runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.services.streaming.agreement import LocalAgreement, TimedWord
+from app.services.streaming.vad import StreamingVad
+from providers.base import SAMPLE_RATE
+from schemas.streaming import FinalEvent, FinalReason, PartialEvent, StreamSegment
+from schemas.transcript import Word, clean_text
+
+#: the prompt is the tail of the session's finalized text (Whisper reads ~224 prompt tokens)
+PROMPT_CHARS = 200
+#: shorter buffers are not worth a decode (Whisper invents words for clicks)
+MIN_DECODE_S = 0.2
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    words: list[TimedWord]  # times relative to the decoded window
+    language: str | None = None
+
+
+#: decodes a window of 16 kHz samples with a prompt (committed context)
+WindowDecoder = Callable[[np.ndarray, str | None], Hypothesis]
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    partials: bool = True
+    silence_ms: int = 600
+    preroll_ms: int = 300
+    max_buffer_s: float = 12.0
+    hard_buffer_s: float = 25.0
+    initial_prompt: str | None = None
+
+
+Event = PartialEvent | FinalEvent
+
+
+class OnlineTranscriber:
+    def __init__(
+        self, decoder: WindowDecoder, config: EngineConfig, vad: StreamingVad | None
+    ) -> None:
+        self._decode_window = decoder
+        self._config = config
+        self._vad = vad
+        self._agreement = LocalAgreement()
+        self._buffer = np.zeros(0, dtype=np.float32)
+        self._buffer_start = 0  # session sample index of _buffer[0]
+        self._has_speech = vad is None
+        self._speech_end = 0
+        self._onset: int | None = 0 if vad is None else None
+        self._decoded_end = -1  # buffer end at the last decode
+        self._last_hypothesis: list[TimedWord] = []
+        self._last_partial: tuple[str, ...] = ()
+        self._finals: list[str] = []
+        self._next_id = 0
+        self.language: str | None = None
+        self.processing_s = 0.0
+        self.decodes = 0
+
+    # -- timeline -------------------------------------------------------------------------
+    @property
+    def processed_samples(self) -> int:
+        return self._buffer_start + len(self._buffer)
+
+    @property
+    def text(self) -> str:
+        return " ".join(self._finals)
+
+    @property
+    def segments(self) -> int:
+        return len(self._finals)
+
+    def skip(self, samples: int) -> list[Event]:
+        """Audio the client sent while paused: it advances the timeline, nothing else."""
+        events = self.finalize("pause")
+        self._buffer_start = self.processed_samples + samples
+        self._buffer = np.zeros(0, dtype=np.float32)
+        if self._vad is not None:
+            self._vad.skip(samples)
+        return events
+
+    # -- steps ----------------------------------------------------------------------------
+    def feed(self, samples: np.ndarray) -> list[Event]:
+        """Consume one step of audio; returns the events it produces."""
+        events: list[Event] = []
+        chunk_start = self.processed_samples
+        taken = 0
+        silence = self._config.silence_ms * SAMPLE_RATE // 1000
+        for window in self._vad.push(samples) if self._vad is not None else ():
+            if window.speech:
+                if not self._has_speech:
+                    self._has_speech = True
+                    self._onset = window.end - 512
+                self._speech_end = window.end
+            elif self._has_speech and window.end - self._speech_end >= silence:
+                cut = window.end - chunk_start
+                self._append(samples[taken:cut])
+                taken = cut
+                events += self._end_utterance("silence", decode=True)
+        self._append(samples[taken:])
+        if not self._has_speech:
+            self._keep_preroll()
+            return events
+        events += self._step()
+        return events
+
+    def finalize(self, reason: FinalReason) -> list[Event]:
+        """End the current utterance now (commit, pause, stop)."""
+        if not (self._has_speech and len(self._buffer)) and not self._agreement.committed:
+            return []
+        return self._end_utterance(reason, decode=True)
+
+    # -- internals ------------------------------------------------------------------------
+    def _append(self, samples: np.ndarray) -> None:
+        if len(samples):
+            self._buffer = np.concatenate([self._buffer, samples])
+
+    def _cut_front(self, sample: int) -> None:
+        drop = min(max(0, sample - self._buffer_start), len(self._buffer))
+        self._buffer = self._buffer[drop:]
+        self._buffer_start += drop
+
+    def _keep_preroll(self) -> None:
+        self._cut_front(self.processed_samples - self._config.preroll_ms * SAMPLE_RATE // 1000)
+
+    def _decode(self) -> list[TimedWord]:
+        if self._onset is not None:
+            self._cut_front(self._onset - self._config.preroll_ms * SAMPLE_RATE // 1000)
+            self._onset = None
+        if self._decoded_end == self.processed_samples:
+            return self._last_hypothesis
+        if len(self._buffer) < MIN_DECODE_S * SAMPLE_RATE:
+            return []
+        started = time.perf_counter()
+        hypothesis = self._decode_window(self._buffer, self._prompt())
+        self.processing_s += time.perf_counter() - started
+        self.decodes += 1
+        self.language = self.language or hypothesis.language
+        offset = self._buffer_start / SAMPLE_RATE
+        limit = self.processed_samples / SAMPLE_RATE
+        words, cursor = [], offset
+        for w in hypothesis.words:
+            text = clean_text(w.text)
+            if not text:
+                continue
+            start = min(max(w.start + offset, cursor), limit)
+            end = min(max(w.end + offset, start), limit)
+            words.append(TimedWord(text, start, end, min(max(w.probability, 0.0), 1.0)))
+            cursor = start
+        self._decoded_end = self.processed_samples
+        self._last_hypothesis = words
+        return words
+
+    def _prompt(self) -> str | None:
+        context = " ".join(filter(None, [self._config.initial_prompt, *self._finals[-8:]]))
+        return context[-PROMPT_CHARS:] or None
+
+    def _step(self) -> list[Event]:
+        self._agreement.update(self._decode())
+        events: list[Event] = []
+        if len(self._buffer) > self._config.max_buffer_s * SAMPLE_RATE:
+            if self._agreement.committed:
+                words = self._agreement.take_committed(keep_context=True)
+                events += self._emit_final(words, "max_buffer")
+                self._cut_front(round(self._agreement.last_committed_end * SAMPLE_RATE))
+                self._decoded_end = -1
+            elif len(self._buffer) > self._config.hard_buffer_s * SAMPLE_RATE:
+                return self._end_utterance("max_buffer", decode=False)
+        if self._config.partials:
+            events += self._partial()
+        return events
+
+    def _partial(self) -> list[Event]:
+        stable, tentative = self._agreement.committed, self._agreement.tentative
+        words = stable + tentative
+        shown = tuple(w.text for w in words)
+        if not words or shown == self._last_partial:
+            return []
+        self._last_partial = shown
+        return [
+            PartialEvent(
+                segment=self._segment(words),
+                stable_text=" ".join(w.text for w in stable),
+                unstable_text=" ".join(w.text for w in tentative),
+                stable_words=len(stable),
+            )
+        ]
+
+    def _end_utterance(self, reason: FinalReason, *, decode: bool) -> list[Event]:
+        hypothesis = self._decode() if decode else None
+        self._agreement.flush(hypothesis)
+        events = self._emit_final(self._agreement.take_committed(keep_context=False), reason)
+        self._buffer_start = self.processed_samples
+        self._buffer = np.zeros(0, dtype=np.float32)
+        self._has_speech = self._vad is None
+        self._onset = None
+        self._decoded_end = -1
+        self._last_hypothesis = []
+        return events
+
+    def _emit_final(self, words: list[TimedWord], reason: FinalReason) -> list[Event]:
+        self._last_partial = ()
+        if not words:
+            return []
+        segment = self._segment(words)
+        self._next_id += 1
+        self._finals.append(segment.text)
+        return [FinalEvent(segment=segment, reason=reason)]
+
+    def _segment(self, words: list[TimedWord]) -> StreamSegment:
+        return StreamSegment(
+            id=self._next_id,
+            start=round(words[0].start, 3),
+            end=round(words[-1].end, 3),
+            text=" ".join(w.text for w in words),
+            confidence=round(sum(w.probability for w in words) / len(words), 4),
+            words=[
+                Word(
+                    word=w.text,
+                    start=round(w.start, 3),
+                    end=round(w.end, 3),
+                    probability=round(w.probability, 4),
+                )
+                for w in words
+            ],
+        )

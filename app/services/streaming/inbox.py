@@ -1,0 +1,82 @@
+"""The ordered queue between a session's socket reader and its decoder, with backpressure.
+
+Audio and control messages keep their order (a ``commit`` applies to the audio sent before
+it). When more than ``max_samples`` of audio wait, :meth:`Inbox.put` blocks, so the reader
+stops reading the socket and TCP flow control slows the client down: audio is delayed, never
+dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from schemas.errors import GatewayError
+from schemas.streaming import ControlType, StartMessage
+
+
+@dataclass(frozen=True)
+class AudioItem:
+    samples: np.ndarray  # 16 kHz float32
+    paused: bool = False
+
+
+@dataclass(frozen=True)
+class StartItem:
+    message: StartMessage
+
+
+@dataclass(frozen=True)
+class ControlItem:
+    control: ControlType
+
+
+@dataclass(frozen=True)
+class ShutdownItem:
+    """The reader ends the session (idle timeout, limits, abuse): finalize, report, close."""
+
+    error: GatewayError
+
+
+Item = AudioItem | StartItem | ControlItem | ShutdownItem
+
+
+class Inbox:
+    def __init__(self, max_samples: int) -> None:
+        self._items: deque[Item] = deque()
+        self._max = max_samples
+        self._ready = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self.samples = 0
+
+    async def put(self, item: Item) -> None:
+        while self.samples > self._max:
+            self._room.clear()
+            await self._room.wait()
+        self._items.append(item)
+        if isinstance(item, AudioItem):
+            self.samples += len(item.samples)
+        self._ready.set()
+
+    def peek(self) -> Item | None:
+        return self._items[0] if self._items else None
+
+    async def wait(self) -> Item:
+        """The next item, without removing it."""
+        while not self._items:
+            self._ready.clear()
+            await self._ready.wait()
+        return self._items[0]
+
+    async def get(self) -> Item:
+        await self.wait()
+        item = self._items.popleft()
+        if isinstance(item, AudioItem):
+            self.samples -= len(item.samples)
+            if self.samples <= self._max:
+                self._room.set()
+        return item

@@ -1,0 +1,61 @@
+"""Parse client frames into typed messages; every failure is a typed, reportable error."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from schemas.errors import InvalidRequest
+from schemas.streaming import AudioMessage, ControlMessage, ControlType, StartMessage
+
+ClientMessage = StartMessage | AudioMessage | ControlMessage
+
+_MODELS: dict[str, type[BaseModel]] = {
+    "start": StartMessage,
+    "audio": AudioMessage,
+    **{c.value: ControlMessage for c in ControlType},
+}
+
+
+def parse_text(text: str) -> ClientMessage:
+    try:
+        data: Any = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(f"text frames must be JSON: {exc.msg}", code="invalid_json") from None
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        raise InvalidRequest(
+            "messages must be JSON objects with a string 'type'",
+            param="type",
+            code="invalid_message",
+        )
+    model = _MODELS.get(data["type"])
+    if model is None:
+        raise InvalidRequest(
+            f"unknown message type '{data['type'][:40]}'; expected one of "
+            + ", ".join(sorted(_MODELS)),
+            param="type",
+            code="unknown_message_type",
+        )
+    try:
+        return model.model_validate(data)  # type: ignore[return-value]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        param = ".".join(str(p) for p in first["loc"]) or None
+        raise InvalidRequest(
+            f"invalid '{data['type']}' message: {param or 'message'}: {first['msg']}",
+            param=param,
+            code="invalid_message",
+        ) from None
+
+
+def decode_base64(data: str) -> bytes:
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidRequest(
+            "the 'data' of an audio message must be base64", param="data", code="invalid_audio"
+        ) from None
