@@ -55,8 +55,28 @@ def transcribe(
     language: Annotated[str | None, typer.Option(help="ISO-639-1 code")] = None,
     fmt: Annotated[str, typer.Option("--format", help="json|text|srt|vtt|verbose_json")] = "text",
     translate: Annotated[bool, typer.Option(help="translate into English")] = False,
+    job: Annotated[
+        bool, typer.Option("--job", help="run as a background job, with a progress bar")
+    ] = False,
+    server: Annotated[
+        str | None, typer.Option(help="with --job: submit to this running gateway (URL)")
+    ] = None,
+    api_key: Annotated[str | None, typer.Option(help="with --server: API key or JWT")] = None,
+    worker: Annotated[
+        bool, typer.Option(help="with --job and no --server: also work on it in this process")
+    ] = True,
 ) -> None:
-    """Transcribe FILE in-process and print it in the chosen format."""
+    """Transcribe FILE in-process (or as a job with --job) and print it in the chosen format."""
+    if job:
+        from app import jobs_cli
+        from schemas.options import ResponseFormat
+
+        fields = {"model": [model], "language": [language or ""], "response_format": [fmt]}
+        if server:
+            code = jobs_cli.transcribe_remote(server, file, fields, ResponseFormat(fmt), api_key)
+        else:
+            code = jobs_cli.transcribe_local(_settings(), file, fields, worker=worker)
+        raise typer.Exit(code)
     from app.api.forms import build_options, parse_form
     from app.services.audio import decode_file
     from app.services.formats import render
@@ -102,6 +122,38 @@ def models() -> None:
                 else ""
             )
             typer.echo(f"{name}:{model}{default}")
+
+
+@cli.command()
+def worker(
+    pool: Annotated[str, typer.Option(help="which jobs to take: gpu, cpu or any")] = "any",
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="jobs at once")] = 1,
+) -> None:
+    """Run a job worker (a fleet member) against STT_DATABASE_URL until SIGTERM/SIGINT."""
+    from app import jobs_cli
+    from app.core.logging import configure_logging
+    from schemas.jobs import Pool
+
+    settings = _settings()
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    try:
+        chosen = Pool(pool)
+    except ValueError:
+        typer.echo("error: --pool must be gpu, cpu or any", err=True)
+        raise typer.Exit(2) from None
+    jobs_cli.run_worker(settings, chosen, concurrency)
+
+
+db_cli = typer.Typer(no_args_is_help=True, help="Database maintenance.")
+cli.add_typer(db_cli, name="db")
+
+
+@db_cli.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the database migrations (also done automatically on start)."""
+    from app import jobs_cli
+
+    typer.echo(f"database at head: {jobs_cli.db_upgrade(_settings())}")
 
 
 def main() -> None:

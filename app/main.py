@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,7 +11,7 @@ from loguru import logger
 
 from app import __version__
 from app.api import health
-from app.api.v1 import audio, models, stream
+from app.api.v1 import audio, jobs, media, models, stream
 from app.core.config import Settings, get_settings
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
@@ -27,6 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gateway = build_gateway(settings)
         app.state.gateway = gateway
+        gateway.start_workers(asyncio.get_running_loop())
         logger.info(
             "gateway ready: default model {}:{}", settings.default_provider, settings.default_model
         )
@@ -44,7 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     for prefix in API_PREFIXES:
-        for router in (audio.router, models.router):
+        for router in (audio.router, models.router, jobs.router, media.router):
             app.include_router(router, prefix=prefix, include_in_schema=prefix == "/v1")
         app.include_router(stream.router, prefix=prefix)
     return app

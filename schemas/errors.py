@@ -12,6 +12,10 @@ GatewayError
 ├── PermissionDenied        403
 ├── NotFound                404
 │   └── ModelNotFound           404  unknown or unavailable model id
+├── Conflict                409
+│   ├── InvalidTransition       409  a job state change that its current state does not allow
+│   ├── LeaseLost               409  a worker's lease expired or was taken over; its write is refused
+│   └── JobCancelled            409  the job was cancelled; its worker stops at the next checkpoint
 ├── PayloadTooLarge         413  upload over STT_MAX_FILE_SIZE_MB
 ├── UnsupportedMediaType    415  the upload is not audio
 ├── RateLimited             429  (carries retry_after seconds)
@@ -100,6 +104,30 @@ class NotFound(GatewayError):
 
 class ModelNotFound(NotFound):
     default_code = "model_not_found"
+
+
+class Conflict(GatewayError):
+    status_code = 409
+    error_type = "invalid_request_error"
+    default_code = "conflict"
+
+
+class InvalidTransition(Conflict):
+    """Raised when a job is not in a state from which the requested change is allowed."""
+
+    default_code = "invalid_transition"
+
+
+class LeaseLost(Conflict):
+    """Raised to a worker whose lease (worker id + lease id) no longer holds the job or chunk."""
+
+    default_code = "lease_lost"
+
+
+class JobCancelled(Conflict):
+    """Raised inside a worker at a checkpoint when the job's owner asked to cancel it."""
+
+    default_code = "job_cancelled"
 
 
 class PayloadTooLarge(GatewayError):

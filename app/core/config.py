@@ -93,6 +93,20 @@ class Settings(BaseSettings):
     max_beam_size: int = _env("STT_MAX_BEAM_SIZE", 10, ge=1, le=20)
     default_beam_size: int = _env("STT_DEFAULT_BEAM_SIZE", 5, ge=1, le=20)
 
+    # background jobs and workers (Docs/Jobs.md)
+    embedded_worker: bool = _env("STT_EMBEDDED_WORKER", True)
+    embedded_worker_concurrency: int = _env("STT_EMBEDDED_WORKER_CONCURRENCY", 1, ge=1, le=64)
+    job_lease_seconds: float = _env("STT_JOB_LEASE_SECONDS", 60.0, ge=1, le=3600)
+    job_max_attempts: int = _env("STT_JOB_MAX_ATTEMPTS", 3, ge=1, le=100)
+    job_retry_base_s: float = _env("STT_JOB_RETRY_BASE_S", 5.0, ge=0, le=3600)
+    job_retry_max_s: float = _env("STT_JOB_RETRY_MAX_S", 600.0, ge=0, le=86_400)
+    worker_poll_s: float = _env("STT_WORKER_POLL_S", 2.0, gt=0, le=60)
+    worker_shutdown_grace_s: float = _env("STT_WORKER_SHUTDOWN_GRACE_S", 30.0, ge=0, le=3600)
+    job_chunk_seconds: float = _env("STT_JOB_CHUNK_SECONDS", 120.0, ge=10, le=3600)
+    job_chunk_overlap_s: float = _env("STT_JOB_CHUNK_OVERLAP_S", 1.0, ge=0, le=10)
+    url_fetch_timeout_s: float = _env("STT_URL_FETCH_TIMEOUT_S", 300.0, gt=0, le=86_400)
+    url_allowlist: str = _env("STT_URL_ALLOWLIST", "")
+
     @model_validator(mode="after")
     def _coherent(self) -> Settings:
         if self.default_beam_size > self.max_beam_size:
@@ -122,6 +136,16 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'stt.db').resolve()}"
+
+    @property
+    def audio_store_dir(self) -> Path:
+        return self.data_dir / "audio"
+
+    @property
+    def url_allowlist_entries(self) -> tuple[str, ...]:
+        """``STT_URL_ALLOWLIST``: comma-separated IPs, CIDR networks or host names that URL
+        ingestion may fetch even though they resolve to private/loopback addresses."""
+        return tuple(e.strip() for e in self.url_allowlist.split(",") if e.strip())
 
     @classmethod
     def settings_customise_sources(

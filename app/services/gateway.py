@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from app.core.config import Settings
 from app.services.inference import InferenceRunner
+from app.services.jobs_runtime import JobsRuntime
 from app.services.streaming.manager import StreamingManager
 from app.services.transcription import TranscriptionService
 from providers.base import Provider
@@ -22,8 +24,16 @@ class Gateway:
     runner: InferenceRunner
     transcription: TranscriptionService
     streaming: StreamingManager | None = field(default=None)
+    jobs: JobsRuntime | None = field(default=None)
+
+    def start_workers(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start the in-process job worker (``STT_EMBEDDED_WORKER``) on the shared pool."""
+        if self.jobs is not None:
+            self.jobs.start_embedded_worker(self.registry, self.runner, loop)
 
     def close(self) -> None:
+        if self.jobs is not None:
+            self.jobs.close()
         self.runner.shutdown()
         if self.streaming is not None:
             self.streaming.close()
@@ -58,4 +68,11 @@ def build_gateway(settings: Settings) -> Gateway:
         max_queued=settings.max_queued_transcriptions,
     )
     service = TranscriptionService(runner, max_audio_duration_s=settings.max_audio_duration_s)
-    return Gateway(settings, registry, runner, service, streaming=StreamingManager(settings))
+    return Gateway(
+        settings,
+        registry,
+        runner,
+        service,
+        streaming=StreamingManager(settings),
+        jobs=JobsRuntime.open(settings),
+    )

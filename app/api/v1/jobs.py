@@ -1,0 +1,315 @@
+"""Background transcription jobs: ``/v1/audio/jobs`` (submit, get, list, cancel, SSE events)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from app.api.deps import GatewayDep, JobsUser
+from app.api.forms import _as_invalid, build_options, parse_form
+from app.api.v1.results import render_response
+from app.services.audio import SNIFF_BYTES, sniff_format
+from app.services.jobs import JobRequest, JobService
+from app.services.upload import receive_form
+from app.services.url_ingest import UrlPolicy
+from schemas.errors import InvalidRequest, ServiceUnavailable, UnsupportedMediaType
+from schemas.jobs import (
+    AudioSource,
+    ChunkConfig,
+    JobList,
+    JobPublic,
+    JobStatus,
+    Pool,
+    TranscriptionPayload,
+)
+from schemas.options import Granularity, ResponseFormat, Task
+
+router = APIRouter(tags=["jobs"])
+
+MAX_JSON_BYTES = 64 * 1024
+SSE_POLL_S = 0.5
+SSE_KEEPALIVE_S = 15.0
+
+
+class JobFields(BaseModel):
+    """Job-only fields, next to the OpenAI transcription fields in the same form/JSON body."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str | None = Field(None, max_length=2048)
+    task: Task = Task.TRANSCRIBE
+    priority: int = Field(0, ge=-100, le=100)
+    pool: Pool = Pool.ANY
+    diarize: bool = False
+    split: bool = True
+    chunk_seconds: float | None = Field(None, ge=10.0, le=3600.0)
+    chunk_overlap_seconds: float | None = Field(None, ge=0.0, le=10.0)
+    force: bool = False
+    max_attempts: int | None = Field(None, ge=1, le=20)
+
+
+def _service(gateway: GatewayDep) -> JobService:
+    if gateway.jobs is None:
+        raise ServiceUnavailable("background jobs are not enabled on this server")
+    return gateway.jobs.service
+
+
+def _split_fields(fields: dict[str, list[str]]) -> tuple[JobFields, dict[str, list[str]]]:
+    own = {k: v[-1] for k, v in fields.items() if k in JobFields.model_fields and v and v[-1]}
+    rest = {k: v for k, v in fields.items() if k not in JobFields.model_fields}
+    try:
+        return JobFields.model_validate(own), rest
+    except ValidationError as exc:
+        raise _as_invalid(exc) from None
+
+
+def _build_request(
+    gateway: GatewayDep, fields: dict[str, list[str]], source: AudioSource, actor: str
+) -> JobRequest:
+    job, rest = _split_fields(fields)
+    rest.setdefault("model", ["whisper-1"])
+    form = parse_form(rest)
+    if form.stream:
+        raise InvalidRequest("jobs do not stream; follow /events instead", param="stream")
+    if job.diarize:
+        raise InvalidRequest(
+            "diarization is not available for jobs on this deployment yet",
+            param="diarize",
+            code="capability_not_supported",
+        )
+    options = build_options(form, job.task, gateway.settings)
+    gateway.registry.resolve(form.model, job.task)  # unknown models fail now, not in a worker
+    payload = TranscriptionPayload(
+        source=source,
+        model=form.model,
+        options=options,
+        response_format=form.response_format,
+        granularities=form.timestamp_granularities,
+        diarize=job.diarize,
+        chunking=ChunkConfig(
+            enabled=job.split,
+            chunk_seconds=job.chunk_seconds,
+            overlap_seconds=job.chunk_overlap_seconds,
+        ),
+        force=job.force,
+        audit={"actor": actor},
+    )
+    return JobRequest(payload, job.pool, job.priority, job.max_attempts)
+
+
+def _json_fields(body: Any) -> dict[str, list[str]]:
+    if not isinstance(body, dict):
+        raise InvalidRequest("the JSON body must be an object")
+    fields: dict[str, list[str]] = {}
+    for key, value in body.items():
+        values = value if isinstance(value, list) else [value]
+        fields[key] = [
+            json.dumps(v)
+            if isinstance(v, dict)
+            else str(v).lower()
+            if isinstance(v, bool)
+            else ""
+            if v is None
+            else str(v)
+            for v in values
+        ]
+    return fields
+
+
+def _url_policy(gateway: GatewayDep) -> UrlPolicy:
+    s = gateway.settings
+    return UrlPolicy(
+        s.max_file_size_bytes,
+        s.max_audio_duration_s,
+        s.url_fetch_timeout_s,
+        s.url_allowlist_entries,
+    )
+
+
+async def _submit_url(gateway: GatewayDep, fields: dict[str, list[str]], actor: str) -> JobRequest:
+    url = (fields.get("url") or [""])[-1]
+    if not url:
+        raise InvalidRequest(
+            "provide an audio 'file' (multipart) or a 'url'",
+            param="url",
+            code="missing_required_parameter",
+        )
+    request = _build_request(gateway, fields, AudioSource(kind="url", url=url), actor)
+    await run_in_threadpool(_url_policy(gateway).check, url)
+    return request
+
+
+def _check_audio(head: bytes) -> None:
+    fmt = sniff_format(head)
+    if fmt is None or fmt == "midi":
+        raise UnsupportedMediaType(
+            "the uploaded file is not a supported audio format", param="file"
+        )
+
+
+@router.post(
+    "/audio/jobs",
+    status_code=202,
+    response_model=JobPublic,
+    summary="Submit a background transcription job (upload or URL)",
+)
+async def create_job(
+    request: Request,
+    gateway: GatewayDep,
+    principal: JobsUser,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> JSONResponse:
+    service = _service(gateway)
+    owner = principal.user_id
+    if request.headers.get("content-type", "").startswith("application/json"):
+        raw = await request.body()
+        if len(raw) > MAX_JSON_BYTES:
+            raise InvalidRequest("the JSON body is too large")
+        try:
+            fields = _json_fields(json.loads(raw))
+        except json.JSONDecodeError:
+            raise InvalidRequest("the body is not valid JSON") from None
+        job_request = await _submit_url(gateway, fields, owner)
+    else:
+        settings = gateway.settings
+        async with receive_form(
+            request, tmp_dir=settings.tmp_dir, max_file_bytes=settings.max_file_size_bytes
+        ) as upload:
+            if upload.file is None:
+                job_request = await _submit_url(gateway, upload.fields, owner)
+            else:
+                placeholder = AudioSource(kind="upload", filename=upload.file.filename)
+                job_request = _build_request(gateway, upload.fields, placeholder, owner)
+                with open(upload.file.path, "rb") as handle:
+                    _check_audio(handle.read(SNIFF_BYTES))
+                source = await run_in_threadpool(
+                    service.store_upload, upload.file.path, upload.file.filename
+                )
+                payload = job_request.payload.model_copy(update={"source": source})
+                job_request = JobRequest(
+                    payload, job_request.pool, job_request.priority, job_request.max_attempts
+                )
+    job, created = await run_in_threadpool(service.submit, owner, job_request, idempotency_key)
+    return JSONResponse(
+        JobPublic.of(job).model_dump(mode="json"), status_code=202 if created else 200
+    )
+
+
+@router.get("/audio/jobs", response_model=JobList, summary="List your jobs, newest first")
+async def list_jobs(
+    gateway: GatewayDep,
+    principal: JobsUser,
+    status: Annotated[list[JobStatus] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    after: Annotated[str | None, Query(max_length=64)] = None,
+) -> JobList:
+    jobs = await run_in_threadpool(
+        _service(gateway).list,
+        principal.user_id,
+        statuses=status or (),
+        limit=limit + 1,
+        before=after,
+    )
+    page = jobs[:limit]
+    return JobList(
+        data=[JobPublic.of(j) for j in page],
+        has_more=len(jobs) > limit,
+        last_id=page[-1].id if page else None,
+    )
+
+
+@router.get("/audio/jobs/{job_id}", response_model=JobPublic, summary="A job and its result")
+async def get_job(
+    job_id: str,
+    gateway: GatewayDep,
+    principal: JobsUser,
+    response_format: ResponseFormat | None = None,
+    granularities: Annotated[
+        list[Granularity] | None, Query(alias="timestamp_granularities[]")
+    ] = None,
+) -> JobPublic:
+    service = _service(gateway)
+    job = await run_in_threadpool(service.get, principal.user_id, job_id)
+    result = None
+    if job.status is JobStatus.SUCCEEDED:
+        payload = TranscriptionPayload.model_validate(job.payload)
+        transcript = await run_in_threadpool(service.transcript, principal.user_id, job)
+        body = render_response(
+            transcript,
+            response_format or payload.response_format,
+            frozenset(granularities) if granularities else payload.granularities,
+        )
+        result = (
+            body.body.decode() if body.media_type != "application/json" else json.loads(body.body)
+        )
+    return JobPublic.of(job, result)
+
+
+@router.get("/audio/jobs/{job_id}/result", summary="A finished job's transcript, as a file")
+async def get_job_result(
+    job_id: str,
+    gateway: GatewayDep,
+    principal: JobsUser,
+    response_format: ResponseFormat | None = None,
+    granularities: Annotated[
+        list[Granularity] | None, Query(alias="timestamp_granularities[]")
+    ] = None,
+) -> Response:
+    service = _service(gateway)
+    job = await run_in_threadpool(service.get, principal.user_id, job_id)
+    transcript = await run_in_threadpool(service.transcript, principal.user_id, job)
+    payload = TranscriptionPayload.model_validate(job.payload)
+    return render_response(
+        transcript,
+        response_format or payload.response_format,
+        frozenset(granularities) if granularities else payload.granularities,
+    )
+
+
+@router.post("/audio/jobs/{job_id}/cancel", response_model=JobPublic, summary="Cancel a job")
+async def cancel_job(job_id: str, gateway: GatewayDep, principal: JobsUser) -> JobPublic:
+    job = await run_in_threadpool(_service(gateway).cancel, principal.user_id, job_id)
+    return JobPublic.of(job)
+
+
+@router.get("/audio/jobs/{job_id}/events", summary="Server-Sent Events: job status and progress")
+async def job_events(
+    job_id: str, request: Request, gateway: GatewayDep, principal: JobsUser
+) -> StreamingResponse:
+    service = _service(gateway)
+    first = await run_in_threadpool(service.get, principal.user_id, job_id)  # 404 up front
+    return StreamingResponse(
+        _events(request, service, principal.user_id, first.id),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _events(
+    request: Request, service: JobService, owner: str, job_id: str
+) -> AsyncIterator[str]:
+    """``job`` on every change of status or progress, then ``done`` at a terminal state."""
+    last: tuple[Any, ...] | None = None
+    idle = 0.0
+    while not await request.is_disconnected():
+        job = await run_in_threadpool(service.get, owner, job_id)
+        state = (job.status, job.progress, job.chunks_done, job.attempts, job.cancel_requested)
+        if state != last:
+            last, idle = state, 0.0
+            data = JobPublic.of(job).model_dump_json()
+            yield f"event: job\ndata: {data}\n\n"
+            if job.status.terminal:
+                yield f"event: done\ndata: {data}\n\n"
+                return
+        elif idle >= SSE_KEEPALIVE_S:
+            idle = 0.0
+            yield ": keep-alive\n\n"
+        await asyncio.sleep(SSE_POLL_S)
+        idle += SSE_POLL_S

@@ -1,0 +1,77 @@
+"""The Media DB over HTTP: ``/v1/media`` (list), ``/v1/media/{id}``, its transcript and audit."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from app.api.deps import GatewayDep, JobsUser
+from app.api.v1.jobs import _service
+from app.api.v1.results import render_response
+from app.services.media import transcript_of
+from schemas.media import AuditEvent, Media
+from schemas.options import Granularity, ResponseFormat
+
+router = APIRouter(tags=["media"])
+
+
+class MediaList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Media]
+    has_more: bool
+    last_id: str | None = None
+
+
+class AuditEventList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[AuditEvent]
+
+
+@router.get("/media", response_model=MediaList, summary="List your media, newest first")
+async def list_media(
+    gateway: GatewayDep,
+    principal: JobsUser,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    after: Annotated[str | None, Query(max_length=64)] = None,
+) -> MediaList:
+    rows = await run_in_threadpool(
+        _service(gateway).list_media, principal.user_id, limit=limit + 1, before=after
+    )
+    page = rows[:limit]
+    return MediaList(data=page, has_more=len(rows) > limit, last_id=page[-1].id if page else None)
+
+
+@router.get("/media/{media_id}", response_model=Media, summary="A media item and its analysis")
+async def get_media(media_id: str, gateway: GatewayDep, principal: JobsUser) -> Media:
+    return await run_in_threadpool(_service(gateway).get_media, principal.user_id, media_id)
+
+
+@router.get("/media/{media_id}/transcript", summary="The transcript in an OpenAI format")
+async def get_media_transcript(
+    media_id: str,
+    gateway: GatewayDep,
+    principal: JobsUser,
+    fmt: Annotated[ResponseFormat, Query(alias="format")] = ResponseFormat.JSON,
+    granularities: Annotated[
+        list[Granularity] | None, Query(alias="timestamp_granularities[]")
+    ] = None,
+) -> Response:
+    media = await run_in_threadpool(_service(gateway).get_media, principal.user_id, media_id)
+    return render_response(transcript_of(media), fmt, frozenset(granularities or ()))
+
+
+@router.get(
+    "/media/{media_id}/events",
+    response_model=AuditEventList,
+    summary="Audit events of a media item",
+)
+async def get_media_events(
+    media_id: str, gateway: GatewayDep, principal: JobsUser
+) -> AuditEventList:
+    service = _service(gateway)
+    await run_in_threadpool(service.get_media, principal.user_id, media_id)  # 404 if not yours
+    events = await run_in_threadpool(service.media_events, principal.user_id, media_id)
+    return AuditEventList(data=events)

@@ -1,0 +1,287 @@
+"""The ``transcription`` job: fetch/locate audio, deduplicate, transcribe (chunked when long),
+and save the transcript to the Media DB in the job's completion transaction.
+
+Long recordings are planned into chunks (``job_chunks``) that any idle worker may lease (see
+:meth:`TranscriptionHandler.assist`); finished chunks are saved as they complete, so a job whose
+worker dies resumes with the chunks that were done. Provider calls go through ``infer`` (the
+gateway's bounded inference pool when the worker runs inside ``serve``).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from loguru import logger
+
+from app.core import metrics
+from app.core.config import Settings
+from app.db.ids import new_token, utcnow
+from app.db.media_repo import MediaRepository
+from app.services.audio import decode_file
+from app.services.audio_store import AudioStore
+from app.services.chunking import ChunkTranscript, merge_chunks, plan_chunks, shift_segments
+from app.services.media import MediaWriter, options_hash
+from app.services.url_ingest import UrlPolicy, download
+from providers.base import AudioInput
+from providers.registry import ProviderRegistry, Resolved
+from schemas.errors import RetriableProviderError
+from schemas.jobs import ChunkStatus, Job, JobChunk, TranscriptionPayload
+from schemas.transcript import Transcript, TranscriptMetadata, build_transcript
+from workers.runner import Completion, JobContext, JobHandler, WorkerInfo
+from workers.sdk import JobQueue
+
+T = TypeVar("T")
+Infer = Callable[..., Any]  # infer(fn, *args) -> fn(*args), run where inference is allowed
+KIND = "transcription"
+
+
+def call_directly(fn: Callable[..., T], *args: object) -> T:
+    return fn(*args)
+
+
+class TranscriptionHandler(JobHandler):
+    kinds = (KIND,)
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        queue: JobQueue,
+        registry: ProviderRegistry,
+        store: AudioStore,
+        infer: Infer = call_directly,
+        cpu_fallback: ProviderRegistry | None = None,
+    ) -> None:
+        self.settings = settings
+        self.queue = queue
+        self.registry = registry
+        self.store = store
+        self.infer = infer
+        self.cpu_fallback = cpu_fallback
+        self.media = MediaWriter(MediaRepository())
+
+    # -- the job --------------------------------------------------------------------------
+    def handle(self, ctx: JobContext) -> Completion:
+        payload = self._ensure_audio(ctx, TranscriptionPayload.model_validate(ctx.job.payload))
+        target = self.registry.resolve(payload.model, payload.options.task)
+        digest = options_hash(payload, target.label)
+        content_hash = payload.source.content_hash
+        assert content_hash is not None
+        if not payload.force:
+            with self.queue.db.read() as conn:
+                existing = self.media.repo.find(conn, ctx.job.owner, content_hash, digest)
+            if existing is not None:
+                logger.info("job {}: same audio and options as media {}", ctx.job.id, existing.id)
+                return Completion({"deduplicated": True}, persist=lambda _conn: existing.id)
+        audio = self._decode(payload)
+        ctx.checkpoint()
+        transcript = self._transcribe_job(ctx, target, audio, payload)
+        job = ctx.job
+
+        def persist(conn: Any) -> str:
+            return self.media.save(
+                conn,
+                job=job,
+                payload=payload,
+                transcript=transcript,
+                options_digest=digest,
+                now=utcnow(),
+            )
+
+        return Completion({"deduplicated": False, "duration": transcript.duration}, persist)
+
+    def on_terminal_failure(self, conn: Any, job: Job) -> None:
+        self.media.record_failure(conn, job, utcnow())
+
+    def _ensure_audio(self, ctx: JobContext, payload: TranscriptionPayload) -> TranscriptionPayload:
+        """URL jobs download once; the stored reference is saved so retries skip the fetch."""
+        if payload.source.audio_ref is not None:
+            return payload
+        assert payload.source.url is not None
+        policy = UrlPolicy(
+            max_bytes=self.settings.max_file_size_bytes,
+            max_duration_s=self.settings.max_audio_duration_s,
+            timeout_s=self.settings.url_fetch_timeout_s,
+            allowlist=self.settings.url_allowlist_entries,
+        )
+        self.settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self.settings.tmp_dir, prefix="url-") as tmp:
+            stored = self.store.put(download(payload.source.url, Path(tmp), policy))
+        source = payload.source.model_copy(
+            update={"audio_ref": stored.ref, "content_hash": stored.sha256}
+        )
+        payload = payload.model_copy(update={"source": source})
+        with self.queue.db.write() as conn:
+            self.queue.jobs.update_payload(
+                conn, ctx.lease, utcnow(), payload.model_dump(mode="json")
+            )
+        return payload
+
+    def _decode(self, payload: TranscriptionPayload) -> AudioInput:
+        assert payload.source.audio_ref is not None
+        with self.store.local_path(payload.source.audio_ref) as path:
+            return decode_file(path, max_duration_s=self.settings.max_audio_duration_s)
+
+    def _transcribe(
+        self, payload: TranscriptionPayload, target: Resolved, audio: AudioInput, words: bool
+    ) -> Transcript:
+        options = payload.options
+        if words and not options.word_timestamps:
+            options = options.model_copy(update={"word_timestamps": True})
+        started = time.perf_counter()
+        try:
+            transcript: Transcript = self.infer(
+                target.provider.transcribe_batch, audio, options, target.model
+            )
+        except RetriableProviderError as exc:
+            if self.cpu_fallback is None or "out of memory" not in exc.message.lower():
+                raise
+            logger.warning("GPU out of memory on {}; retrying on CPU", target.label)
+            metrics.record_fallback(target.provider.name, f"{target.provider.name}-cpu", "oom")
+            cpu = self.cpu_fallback.resolve(payload.model, options.task)
+            transcript = self.infer(cpu.provider.transcribe_batch, audio, options, cpu.model)
+        metrics.observe_transcription(
+            target.provider.name,
+            target.model,
+            audio_seconds=audio.duration,
+            processing_seconds=time.perf_counter() - started,
+        )
+        return transcript
+
+    # -- long audio -----------------------------------------------------------------------
+    def _spans(self, payload: TranscriptionPayload, audio: AudioInput) -> list[tuple[float, float]]:
+        if not payload.chunking.enabled:
+            return [(0.0, audio.duration)]
+        return plan_chunks(
+            audio.samples,
+            audio.sample_rate,
+            chunk_s=payload.chunking.chunk_seconds or self.settings.job_chunk_seconds,
+            overlap_s=(
+                payload.chunking.overlap_seconds
+                if payload.chunking.overlap_seconds is not None
+                else self.settings.job_chunk_overlap_s
+            ),
+        )
+
+    def _transcribe_job(
+        self, ctx: JobContext, target: Resolved, audio: AudioInput, payload: TranscriptionPayload
+    ) -> Transcript:
+        spans = self._spans(payload, audio)
+        if len(spans) == 1:
+            ctx.progress(0, 1)
+            transcript = self._transcribe(payload, target, audio, words=False)
+            ctx.progress(1, 1)
+            return transcript
+        with self.queue.db.write() as conn:
+            now = utcnow()
+            chunks = self.queue.chunks.plan(conn, ctx.job.id, spans, now)
+            done = sum(c.status is ChunkStatus.DONE for c in chunks)
+            self.queue.jobs.progress(conn, ctx.lease, now, done=done, total=len(chunks))
+            self.queue.db.notify_channel(conn, ctx.job.pool.value)
+        self.queue.signal()  # idle workers in this process may help
+        logger.info("job {}: {} chunks ({} already done)", ctx.job.id, len(chunks), done)
+        while True:
+            ctx.checkpoint()
+            mark = self.queue.db.wakeup.mark()
+            if self._work_on_chunk(ctx.worker, ctx.job.id, audio, payload, target):
+                chunks = self._chunks(ctx.job.id)
+            else:
+                chunks = self._chunks(ctx.job.id)
+                if all(c.status is ChunkStatus.DONE for c in chunks):
+                    break
+                self.queue.wait_for_work(mark, 0.5)  # other workers hold the rest
+            done = sum(c.status is ChunkStatus.DONE for c in chunks)
+            ctx.progress(done, len(chunks))
+            if done == len(chunks):
+                break
+        return self._merge(chunks, audio)
+
+    def _chunks(self, job_id: str) -> list[JobChunk]:
+        with self.queue.db.read() as conn:
+            return self.queue.chunks.list(conn, job_id)
+
+    def _work_on_chunk(
+        self,
+        worker: WorkerInfo,
+        job_id: str | None,
+        audio: AudioInput | None,
+        payload: TranscriptionPayload | None,
+        target: Resolved | None,
+    ) -> bool:
+        """Lease one pending chunk (of ``job_id``, or of any running job) and transcribe it."""
+        now = utcnow()
+        with self.queue.db.write() as conn:
+            chunk = self.queue.chunks.lease(
+                conn,
+                job_id=job_id,
+                pools=worker.pools,
+                worker_id=worker.worker_id,
+                lease_id=new_token(),
+                now=now,
+                until=now + timedelta(seconds=self.queue.config.lease_seconds),
+            )
+        if chunk is None:
+            return False
+        if audio is None or payload is None or target is None:  # helping another job
+            job = self.queue.get(chunk.job_id)
+            assert job is not None
+            payload = TranscriptionPayload.model_validate(job.payload)
+            target = self.registry.resolve(payload.model, payload.options.task)
+            audio = self._decode(payload)
+        tracked = worker.heartbeat.track(
+            f"{chunk.job_id}#{chunk.idx}", lambda: self._renew_chunk(chunk)
+        )
+        try:
+            first, last = int(chunk.start * audio.sample_rate), int(chunk.end * audio.sample_rate)
+            part = self._transcribe(payload, target, AudioInput(audio.samples[first:last]), True)
+            tracked.check()
+            segments = shift_segments(part.segments, chunk.start)
+            stored = part.model_copy(update={"segments": segments}).model_dump(mode="json")
+            with self.queue.db.write() as conn:
+                self.queue.chunks.finish(conn, chunk, utcnow(), stored)
+                self.queue.db.notify_channel(conn, "chunk")
+        finally:
+            worker.heartbeat.untrack(tracked)
+        self.queue.signal()
+        return True
+
+    def _renew_chunk(self, chunk: JobChunk) -> bool:
+        now = utcnow()
+        with self.queue.db.write() as conn:
+            self.queue.chunks.renew(
+                conn, chunk, now, now + timedelta(seconds=self.queue.config.lease_seconds)
+            )
+        return False
+
+    def assist(self, worker: WorkerInfo) -> bool:
+        return self._work_on_chunk(worker, None, None, None, None)
+
+    def _merge(self, chunks: list[JobChunk], audio: AudioInput) -> Transcript:
+        parts = [Transcript.model_validate(c.transcript) for c in chunks]
+        segments = merge_chunks(
+            [
+                ChunkTranscript(c.start, c.end, p.segments)
+                for c, p in zip(chunks, parts, strict=True)
+            ]
+        )
+        first = parts[0].metadata
+        languages = [p.language for p in parts]
+        return build_transcript(
+            segments=segments,
+            language=max(set(languages), key=languages.count),
+            duration=audio.duration,
+            metadata=TranscriptMetadata(
+                provider=first.provider,
+                model=first.model,
+                processing_ms=sum(p.metadata.processing_ms for p in parts),
+                task=first.task,
+                language_probability=first.language_probability,
+                chunks=len(parts),
+            ),
+            tokens=sum(p.usage.tokens or 0 for p in parts) or None,
+        )

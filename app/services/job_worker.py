@@ -1,0 +1,121 @@
+"""Assemble the job machinery: database + migrations, queue, handler, worker runner.
+
+Used by ``serve`` (the embedded in-process worker, sharing the gateway's inference pool) and
+by ``stt-gateway worker`` (a fleet member with its own threads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from loguru import logger
+
+from app.core import metrics
+from app.core.config import Settings
+from app.db.database import NOTIFY_CHANNEL, Database
+from app.db.migrate import upgrade
+from app.db.notify import PgListener
+from app.services.audio_store import AudioStore
+from app.services.inference import InferenceRunner
+from app.services.job_handler import Infer, TranscriptionHandler, call_directly
+from providers.registry import ProviderRegistry
+from schemas.errors import ServiceUnavailable
+from schemas.jobs import Pool
+from workers.runner import WorkerRunner
+from workers.sdk import JobQueue, QueueConfig
+
+T = TypeVar("T")
+CAPACITY_RETRY_S = 0.5
+
+
+def open_database(settings: Settings) -> tuple[Database, PgListener | None]:
+    """Connect, migrate to head, and listen for wake-ups when the backend can deliver them."""
+    db = Database(settings.resolved_database_url)
+    upgrade(db)
+    listener = None
+    if db.dialect.notify:
+        listener = PgListener(db.libpq_url, NOTIFY_CHANNEL, db.wakeup)
+        listener.start()
+    return db, listener
+
+
+def queue_config(settings: Settings) -> QueueConfig:
+    return QueueConfig(
+        lease_seconds=settings.job_lease_seconds,
+        retry_base_s=settings.job_retry_base_s,
+        retry_max_s=settings.job_retry_max_s,
+    )
+
+
+def loop_bridge(runner: InferenceRunner, loop: asyncio.AbstractEventLoop) -> Infer:
+    """Run worker-thread inference in the gateway's bounded pool (shared with REST requests).
+
+    When the pool's wait queue is full the job waits its turn instead of failing.
+    """
+
+    def infer(fn: Callable[..., T], *args: object) -> T:
+        while True:
+            future = asyncio.run_coroutine_threadsafe(runner.run(fn, *args), loop)
+            try:
+                return future.result()[0]
+            except ServiceUnavailable as exc:
+                if exc.code != "capacity_exhausted":
+                    raise
+                time.sleep(CAPACITY_RETRY_S)
+
+    return infer
+
+
+def cpu_fallback_registry(
+    settings: Settings, pool: Pool, build: Callable[[Settings], ProviderRegistry]
+) -> ProviderRegistry | None:
+    """GPU workers keep a CPU twin for out-of-memory fallbacks; without CUDA they run on CPU."""
+    if pool is not Pool.GPU or settings.force_cpu:
+        return None
+    from providers.faster_whisper.provider import cuda_device_count
+
+    if cuda_device_count() == 0:
+        logger.warning("GPU worker: no CUDA device found; transcribing on CPU (int8) instead")
+        metrics.record_fallback("cuda", "cpu", "cuda_missing")
+        return None
+    return build(settings.model_copy(update={"force_cpu": True}))
+
+
+def build_runner(
+    settings: Settings,
+    db: Database,
+    registry: ProviderRegistry,
+    *,
+    pool: Pool,
+    concurrency: int,
+    infer: Infer = call_directly,
+    cpu_fallback: ProviderRegistry | None = None,
+) -> WorkerRunner:
+    queue = JobQueue(db, queue_config(settings))
+    handler = TranscriptionHandler(
+        settings=settings,
+        queue=queue,
+        registry=registry,
+        store=AudioStore(settings.audio_store_dir),
+        infer=infer,
+        cpu_fallback=cpu_fallback,
+    )
+    return WorkerRunner(
+        queue,
+        handler,
+        pool=pool,
+        concurrency=concurrency,
+        poll_s=settings.worker_poll_s,
+        grace_s=settings.worker_shutdown_grace_s,
+    )
+
+
+def describe(runner: WorkerRunner) -> dict[str, Any]:
+    return {
+        "worker_id": runner.worker_id,
+        "pool": runner.pool.value,
+        "concurrency": runner.concurrency,
+    }

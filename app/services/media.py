@@ -1,0 +1,144 @@
+"""The Media DB as the job pipeline and the media API use it.
+
+A finished transcription becomes one ``media`` row keyed by (owner, content hash, options
+hash): the plain ``transcript`` text plus ``analysis_details`` (the canonical transcript minus its
+text: segments, words, language, duration, diarization, provider metadata), transcript slices
+for embedding pipelines (``UnvectorizedMediaChunks``) and an audit event (``created`` or
+``updated``; ``failed`` when a job ends without a transcript).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+
+from sqlalchemy.engine import Connection
+
+from app.db.media_repo import MediaRepository
+from schemas.jobs import Job, TranscriptionPayload
+from schemas.media import Media, MediaChunk
+from schemas.transcript import Transcript
+
+EMBEDDING_CHUNK_CHARS = 1000
+
+
+def options_hash(payload: TranscriptionPayload, model_label: str) -> str:
+    """What makes two transcriptions of the same audio the same (rendering excluded)."""
+    data = {
+        "model": model_label,
+        "options": payload.options.model_dump(mode="json"),
+        "diarize": payload.diarize,
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def transcript_of(media: Media) -> Transcript:
+    return Transcript.model_validate({"text": media.transcript, **media.analysis_details})
+
+
+def embedding_chunks(
+    transcript: Transcript, media_id: str, owner: str, max_chars: int = EMBEDDING_CHUNK_CHARS
+) -> list[MediaChunk]:
+    """Consecutive segments grouped into slices of at most ``max_chars`` characters."""
+    chunks: list[MediaChunk] = []
+    texts: list[str] = []
+    start = end = 0.0
+    for seg in transcript.segments:
+        if texts and sum(len(t) + 1 for t in texts) + len(seg.text) > max_chars:
+            chunks.append(
+                MediaChunk(
+                    media_id=media_id,
+                    owner=owner,
+                    chunk_index=len(chunks),
+                    start=start,
+                    end=end,
+                    text=" ".join(texts),
+                )
+            )
+            texts = []
+        if not texts:
+            start = seg.start
+        texts.append(seg.text)
+        end = seg.end
+    if texts:
+        chunks.append(
+            MediaChunk(
+                media_id=media_id,
+                owner=owner,
+                chunk_index=len(chunks),
+                start=start,
+                end=end,
+                text=" ".join(texts),
+            )
+        )
+    return chunks
+
+
+def _source(payload: TranscriptionPayload) -> str:
+    if payload.source.kind == "url" and payload.source.url:
+        return payload.source.url
+    return f"upload:{payload.source.filename or 'audio'}"
+
+
+class MediaWriter:
+    """Writes inside the caller's transaction (the job's completion transaction)."""
+
+    def __init__(self, repo: MediaRepository | None = None) -> None:
+        self.repo = repo or MediaRepository()
+
+    def save(
+        self,
+        conn: Connection,
+        *,
+        job: Job,
+        payload: TranscriptionPayload,
+        transcript: Transcript,
+        options_digest: str,
+        now: datetime,
+    ) -> str:
+        assert payload.source.content_hash is not None
+        media, created = self.repo.upsert(
+            conn,
+            {
+                "owner": job.owner,
+                "source": _source(payload)[:2048],
+                "filename": payload.source.filename,
+                "content_hash": payload.source.content_hash,
+                "options_hash": options_digest,
+                "audio_ref": payload.source.audio_ref,
+                "duration": transcript.duration,
+                "language": transcript.language,
+                "provider": transcript.metadata.provider,
+                "model": transcript.metadata.model,
+                "transcript": transcript.text,
+                "analysis_details": transcript.model_dump(mode="json", exclude={"text"}),
+                "job_id": job.id,
+            },
+            now,
+        )
+        self.repo.replace_chunks(
+            conn, media.id, embedding_chunks(transcript, media.id, job.owner), now
+        )
+        self.repo.add_event(
+            conn,
+            owner=job.owner,
+            event="created" if created else "updated",
+            media_id=media.id,
+            job_id=job.id,
+            actor=payload.audit.get("actor"),
+            details={"source": media.source, "duration": transcript.duration},
+            now=now,
+        )
+        return media.id
+
+    def record_failure(self, conn: Connection, job: Job, now: datetime) -> None:
+        self.repo.add_event(
+            conn,
+            owner=job.owner,
+            event="failed",
+            job_id=job.id,
+            actor=job.payload.get("audit", {}).get("actor"),
+            details=job.error.model_dump() if job.error else None,
+            now=now,
+        )

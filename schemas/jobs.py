@@ -1,0 +1,274 @@
+"""Background jobs: states, pools, payloads and the records the queue hands out.
+
+Job state machine (every arrow is one guarded UPDATE in ``app.db.jobs_repo``)::
+
+    queued ──lease──────────────▶ leased ──complete──────────▶ succeeded
+      │  ▲                          │ ├──fail (fatal)─────────▶ failed
+      │  └─fail (retriable, backoff)┤ ├──fail (attempts spent)─▶ dead
+      │  └─release / lease expired──┘ └──cancel acknowledged───▶ cancelled
+      └──cancel──────────────────────────────────────────────▶ cancelled
+
+``succeeded``, ``failed``, ``cancelled`` and ``dead`` are terminal. A lease that expires while
+its job is flagged for cancellation ends in ``cancelled``; one that expires on the last attempt
+ends in ``dead``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.options import Granularity, ResponseFormat, TranscriptionOptions
+
+
+class JobStatus(str, Enum):
+    QUEUED = "queued"
+    LEASED = "leased"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    DEAD = "dead"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.DEAD})
+
+TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
+    JobStatus.QUEUED: frozenset({JobStatus.LEASED, JobStatus.CANCELLED}),
+    JobStatus.LEASED: frozenset(
+        {
+            JobStatus.SUCCEEDED,
+            JobStatus.FAILED,
+            JobStatus.DEAD,
+            JobStatus.QUEUED,
+            JobStatus.CANCELLED,
+        }
+    ),
+    JobStatus.SUCCEEDED: frozenset(),
+    JobStatus.FAILED: frozenset(),
+    JobStatus.CANCELLED: frozenset(),
+    JobStatus.DEAD: frozenset(),
+}
+
+
+def sources_of(target: JobStatus) -> tuple[JobStatus, ...]:
+    """The states from which ``target`` may be reached (the ``status IN (...)`` guard)."""
+    return tuple(s for s, targets in TRANSITIONS.items() if target in targets)
+
+
+class Pool(str, Enum):
+    GPU = "gpu"
+    CPU = "cpu"
+    ANY = "any"
+
+
+def pools_served_by(worker_pool: Pool) -> tuple[Pool, ...]:
+    """Which job pools a worker of ``worker_pool`` takes: its own and ``any``."""
+    if worker_pool is Pool.ANY:
+        return (Pool.GPU, Pool.CPU, Pool.ANY)
+    return (worker_pool, Pool.ANY)
+
+
+class ChunkStatus(str, Enum):
+    PENDING = "pending"
+    LEASED = "leased"
+    DONE = "done"
+
+
+class JobError(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    message: str
+    code: str
+    retriable: bool
+
+
+class Job(BaseModel):
+    """One row of the jobs table."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    owner: str
+    kind: str
+    status: JobStatus
+    pool: Pool
+    priority: int
+    payload: dict[str, Any]
+    attempts: int
+    max_attempts: int
+    available_at: datetime
+    lease_id: str | None = None
+    worker_id: str | None = None
+    leased_until: datetime | None = None
+    idempotency_key: str | None = None
+    result: dict[str, Any] | None = None
+    media_id: str | None = None
+    error: JobError | None = None
+    cancel_requested: bool = False
+    progress: float = 0.0
+    chunks_done: int = 0
+    chunks_total: int = 0
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class NewJob(BaseModel):
+    """What a producer enqueues."""
+
+    model_config = ConfigDict(frozen=True)
+
+    owner: str = Field(min_length=1, max_length=200)
+    kind: str = Field("transcription", min_length=1, max_length=40)
+    payload: dict[str, Any]
+    pool: Pool = Pool.ANY
+    priority: int = Field(0, ge=-100, le=100)
+    max_attempts: int = Field(3, ge=1, le=100)
+    idempotency_key: str | None = Field(None, min_length=1, max_length=200)
+    delay_s: float = Field(0.0, ge=0.0)
+
+
+class Lease(BaseModel):
+    """A worker's claim on a job. ``lease_id`` is the completion token: it fences every write."""
+
+    model_config = ConfigDict(frozen=True)
+
+    job: Job
+    worker_id: str
+    lease_id: str
+
+    @property
+    def job_id(self) -> str:
+        return self.job.id
+
+
+class JobChunk(BaseModel):
+    """One slice of a long recording, transcribed on its own and merged afterwards."""
+
+    model_config = ConfigDict(frozen=True)
+
+    job_id: str
+    idx: int
+    start: float
+    end: float
+    status: ChunkStatus
+    transcript: dict[str, Any] | None = None
+    worker_id: str | None = None
+    lease_id: str | None = None
+    leased_until: datetime | None = None
+
+
+# -- transcription job payload ------------------------------------------------------------
+
+
+class ChunkConfig(BaseModel):
+    """How a long recording is split. ``None`` fields take the deployment's defaults."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    chunk_seconds: float | None = Field(None, ge=10.0, le=3600.0)
+    overlap_seconds: float | None = Field(None, ge=0.0, le=10.0)
+
+
+class AudioSource(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["upload", "url"]
+    url: str | None = None
+    filename: str | None = None
+    audio_ref: str | None = None  # set once the audio is in the audio store
+    content_hash: str | None = None
+
+
+class TranscriptionPayload(BaseModel):
+    """The payload of a ``transcription`` job, validated when enqueued and when leased."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: AudioSource
+    model: str
+    options: TranscriptionOptions
+    response_format: ResponseFormat = ResponseFormat.JSON
+    granularities: frozenset[Granularity] = frozenset()
+    diarize: bool = False
+    chunking: ChunkConfig = Field(default_factory=ChunkConfig)
+    force: bool = False
+    audit: dict[str, str] = Field(default_factory=dict)
+
+
+class JobProgress(BaseModel):
+    fraction: float
+    chunks_done: int
+    chunks_total: int
+
+
+class JobPublic(BaseModel):
+    """A job as its owner sees it over the API."""
+
+    id: str
+    object: Literal["audio.job"] = "audio.job"
+    status: JobStatus
+    kind: str
+    pool: Pool
+    priority: int
+    model: str | None = None
+    source: dict[str, Any] | None = None
+    progress: JobProgress
+    attempts: int
+    max_attempts: int
+    cancel_requested: bool
+    error: JobError | None = None
+    media_id: str | None = None
+    idempotency_key: str | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    available_at: datetime
+    result: Any = None
+
+    @classmethod
+    def of(cls, job: Job, result: Any = None) -> JobPublic:
+        source = job.payload.get("source")
+        return cls(
+            id=job.id,
+            status=job.status,
+            kind=job.kind,
+            pool=job.pool,
+            priority=job.priority,
+            model=job.payload.get("model"),
+            source=(
+                {k: source.get(k) for k in ("kind", "url", "filename")}
+                if isinstance(source, dict)
+                else None
+            ),
+            progress=JobProgress(
+                fraction=job.progress, chunks_done=job.chunks_done, chunks_total=job.chunks_total
+            ),
+            attempts=job.attempts,
+            max_attempts=job.max_attempts,
+            cancel_requested=job.cancel_requested,
+            error=job.error,
+            media_id=job.media_id,
+            idempotency_key=job.idempotency_key,
+            created_at=job.created_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            available_at=job.available_at,
+            result=result,
+        )
+
+
+class JobList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[JobPublic]
+    has_more: bool
+    last_id: str | None = None

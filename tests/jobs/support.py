@@ -1,0 +1,93 @@
+"""Helpers for the jobs suite: distinct little WAV files, payloads, worker processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import wave
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from app.core.config import Settings
+from app.services.jobs import JobRequest, JobService
+from schemas.jobs import Job, TranscriptionPayload
+from schemas.options import TranscriptionOptions
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write_wav(path: Path, seconds: float = 0.5, seed: int = 0) -> Path:
+    """A short noise WAV; different seeds give different bytes (and content hashes)."""
+    rng = np.random.default_rng(seed)
+    samples = (rng.normal(0, 0.1, int(16_000 * seconds)) * 32767).astype(np.int16)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16_000)
+        out.writeframes(samples.tobytes())
+    return path
+
+
+def submit_file(
+    service: JobService,
+    path: Path,
+    *,
+    owner: str = "alice",
+    model: str = "mock",
+    priority: int = 0,
+    max_attempts: int | None = None,
+    idempotency_key: str | None = None,
+    **payload: object,
+) -> Job:
+    source = service.store_upload(path, path.name)
+    request = JobRequest(
+        TranscriptionPayload(
+            source=source,
+            model=model,
+            options=TranscriptionOptions(),
+            **payload,  # type: ignore[arg-type]
+        ),
+        priority=priority,
+        max_attempts=max_attempts,
+    )
+    job, _ = service.submit(owner, request, idempotency_key)
+    return job
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        STT_CONFIG_FILE="/nonexistent/config.txt",
+        STT_DATABASE_URL=settings.resolved_database_url,
+        STT_DATA_DIR=str(settings.data_dir),
+        DEFAULT_STT_PROVIDER=settings.default_provider,
+        STT_DEFAULT_MODEL=settings.default_model,
+        STT_WORKER_POLL_S=str(settings.worker_poll_s),
+        STT_JOB_LEASE_SECONDS=str(settings.job_lease_seconds),
+        STT_JOB_RETRY_BASE_S=str(settings.job_retry_base_s),
+        STT_LOG_LEVEL="WARNING",
+        PYTHONPATH=str(REPO),
+    )
+    return env
+
+
+def spawn_worker(
+    settings: Settings, cwd: Path, *args: str, script: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """``stt-gateway worker`` in its own process (or a test script using the same runner)."""
+    command = (
+        [sys.executable, str(script)] if script else [sys.executable, "-m", "app.cli", "worker"]
+    )
+    return subprocess.Popen([*command, *args], env=worker_env(settings), cwd=cwd)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
