@@ -15,6 +15,7 @@ from app.api.v1 import audio, jobs, media, models, stream
 from app.core.config import Settings, get_settings
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
+from app.core.security import API_ERROR_RESPONSES, install_security
 from app.services.gateway import build_gateway
 
 API_PREFIXES = ("/v1", "/api/v1")
@@ -22,7 +23,9 @@ API_PREFIXES = ("/v1", "/api/v1")
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    configure_logging(settings.log_level, json_lines=settings.log_json)
+    configure_logging(
+        settings.log_level, json_lines=settings.log_json, secrets=settings.secret_values()
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -44,9 +47,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="OpenAI-compatible speech-to-text gateway",
     )
     install_error_handlers(app)
+    install_security(app, settings)
     app.include_router(health.router)
     for prefix in API_PREFIXES:
         for router in (audio.router, models.router, jobs.router, media.router):
-            app.include_router(router, prefix=prefix, include_in_schema=prefix == "/v1")
+            app.include_router(
+                router,
+                prefix=prefix,
+                include_in_schema=prefix == "/v1",
+                responses=API_ERROR_RESPONSES,
+            )
         app.include_router(stream.router, prefix=prefix)
     return app

@@ -6,8 +6,10 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from app.core.auth import authenticate_none
+from app.core.auth import credentials_from_headers
+from app.core.log_context import bind
 from app.services.gateway import Gateway
 from schemas.auth import Principal, Scope
 from schemas.errors import PermissionDenied
@@ -17,8 +19,27 @@ def get_gateway(request: Request) -> Gateway:
     return request.app.state.gateway  # type: ignore[no-any-return]
 
 
-def get_principal() -> Principal:
-    return authenticate_none()
+_bearer = HTTPBearer(auto_error=False, description="API key or JWT")
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key or JWT")
+
+
+async def get_principal(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+) -> Principal:
+    """The authenticated caller, admitted by the global and per-user rate limits.
+
+    ``Authorization: Bearer <token>`` or ``X-API-Key: <token>``; see ``app.core.auth``. The
+    ``bearer``/``api_key`` parameters only declare the schemes in OpenAPI; the headers are read
+    (and a non-Bearer ``Authorization`` refused) by ``credentials_from_headers``.
+    """
+    state = request.app.state
+    token = credentials_from_headers(request.headers)
+    principal: Principal = state.authenticator.authenticate(token)
+    bind(user=principal.user_id)
+    await state.rate_limits.admit(principal)
+    return principal
 
 
 GatewayDep = Annotated[Gateway, Depends(get_gateway)]

@@ -15,8 +15,9 @@ import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -107,6 +108,46 @@ class Settings(BaseSettings):
     url_fetch_timeout_s: float = _env("STT_URL_FETCH_TIMEOUT_S", 300.0, gt=0, le=86_400)
     url_allowlist: str = _env("STT_URL_ALLOWLIST", "")
 
+    # authentication (Docs/Security_and_Operations.md)
+    auth_mode: Literal["none", "api_key", "jwt"] = _env("STT_AUTH_MODE", "none")
+    allow_remote_no_auth: bool = _env("STT_ALLOW_REMOTE_NO_AUTH", False)
+    api_key: SecretStr | None = _env("STT_API_KEY", None)
+    api_key_user: str = _env("STT_API_KEY_USER", "default", min_length=1, max_length=128)
+    jwt_secret: SecretStr | None = _env("STT_JWT_SECRET", None)
+    jwt_public_key: str | None = _env("STT_JWT_PUBLIC_KEY", None)
+    jwt_algorithm: str = _env("STT_JWT_ALGORITHM", "HS256")
+    jwt_audience: str | None = _env("STT_JWT_AUDIENCE", None)
+    jwt_issuer: str | None = _env("STT_JWT_ISSUER", None)
+    jwt_scope_claim: str = _env("STT_JWT_SCOPE_CLAIM", "scope", min_length=1)
+    jwt_leeway_s: float = _env("STT_JWT_LEEWAY_S", 30.0, ge=0, le=600)
+    ws_allow_query_token: bool = _env("STT_WS_ALLOW_QUERY_TOKEN", False)
+    ws_auth_timeout_s: float = _env("STT_WS_AUTH_TIMEOUT_S", 10.0, gt=0, le=120)
+    metrics_enabled: bool = _env("STT_METRICS_ENABLED", True)
+    metrics_token: SecretStr | None = _env("STT_METRICS_TOKEN", None)
+
+    # rate limits and per-user caps
+    redis_url: SecretStr | None = _env("STT_REDIS_URL", None)
+    rate_limit_enabled: bool = _env("STT_RATE_LIMIT_ENABLED", True)
+    rate_limit_global: str = _env("STT_RATE_LIMIT_GLOBAL", "600/minute")
+    rate_limit_per_user: str = _env("STT_RATE_LIMIT_PER_USER", "120/minute")
+    rate_limit_providers: str = _env("STT_RATE_LIMIT_PROVIDERS", "")
+    rate_limit_key_prefix: str = _env(
+        "STT_RATE_LIMIT_KEY_PREFIX", "stt-gateway", min_length=1, max_length=64
+    )
+    max_streams_per_user: int = _env("STT_MAX_STREAMS_PER_USER", 4, ge=1, le=10_000)
+    max_active_jobs_per_user: int = _env("STT_MAX_ACTIVE_JOBS_PER_USER", 50, ge=1, le=1_000_000)
+
+    # tracing
+    tracing_exporter: Literal["none", "console", "otlp"] = _env("STT_TRACING_EXPORTER", "none")
+    otlp_endpoint: str | None = _env("STT_OTLP_ENDPOINT", None)
+    tracing_sample_ratio: float = _env("STT_TRACING_SAMPLE_RATIO", 1.0, ge=0, le=1)
+    service_name: str = _env("STT_SERVICE_NAME", "stt-gateway", min_length=1)
+
+    # retention, debugging and storage encryption
+    delete_audio_after_transcription: bool = _env("STT_DELETE_AUDIO_AFTER_TRANSCRIPTION", False)
+    debug_dump_audio: bool = _env("STT_DEBUG_DUMP_AUDIO", False)
+    storage_encryption_key: SecretStr | None = _env("STT_STORAGE_ENCRYPTION_KEY", None)
+
     @model_validator(mode="after")
     def _coherent(self) -> Settings:
         if self.default_beam_size > self.max_beam_size:
@@ -121,6 +162,38 @@ class Settings(BaseSettings):
             raise ValueError("STT_STREAM_BEAM_SIZE must not exceed STT_MAX_BEAM_SIZE")
         return self
 
+    @field_validator("rate_limit_global", "rate_limit_per_user")
+    @classmethod
+    def _rate_syntax(cls, value: str) -> str:
+        from app.core.limits import parse_rate
+
+        parse_rate(value)
+        return value.strip()
+
+    @field_validator("rate_limit_providers")
+    @classmethod
+    def _provider_rates_syntax(cls, value: str) -> str:
+        from app.core.limits import parse_provider_limits
+
+        parse_provider_limits(value)
+        return value.strip()
+
+    @field_validator("storage_encryption_key")
+    @classmethod
+    def _encryption_key(cls, value: SecretStr | None) -> SecretStr | None:
+        from app.core.crypto import decode_key
+
+        if value is not None and value.get_secret_value():
+            decode_key(value.get_secret_value())
+        return value
+
+    @model_validator(mode="after")
+    def _security_coherent(self) -> Settings:
+        from app.core.auth import check_auth_settings
+
+        check_auth_settings(self)
+        return self
+
     @property
     def max_file_size_bytes(self) -> int:
         return int(self.max_file_size_mb * 1024 * 1024)
@@ -128,6 +201,18 @@ class Settings(BaseSettings):
     @property
     def tmp_dir(self) -> Path:
         return self.data_dir / "tmp"
+
+    @property
+    def debug_audio_dir(self) -> Path:
+        return self.data_dir / "debug-audio"
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret (each ``SecretStr`` setting), for log redaction."""
+        fields = (getattr(self, name) for name in type(self).model_fields)
+        values = [f.get_secret_value() for f in fields if isinstance(f, SecretStr)]
+        if self.redis_url is not None:
+            values.append(urlsplit(self.redis_url.get_secret_value()).password or "")
+        return [v for v in values if v]
 
     @property
     def model_cache_dir(self) -> Path:
@@ -195,9 +280,8 @@ class ConfigTxtSource(PydanticBaseSettingsSource):
 
 def _describe(error: dict[str, Any]) -> str:
     key = ".".join(str(p) for p in error["loc"]) or "settings"
-    shown = (
-        "" if any(m in key.upper() for m in _SECRET_MARKERS) else f" (got {error.get('input')!r})"
-    )
+    secret = not error["loc"] or any(m in key.upper() for m in _SECRET_MARKERS)
+    shown = "" if secret else f" (got {error.get('input')!r})"  # whole-model input holds secrets
     return f"{key}: {error['msg']}{shown}"
 
 

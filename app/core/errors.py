@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from loguru import logger
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.core import metrics
 from schemas.errors import (
     AuthenticationError,
     ErrorDetail,
@@ -29,6 +30,7 @@ _HTTP_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_
 
 
 def error_response(exc: GatewayError) -> JSONResponse:
+    metrics.record_error(exc.code)
     headers = {}
     if exc.retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
@@ -40,6 +42,7 @@ def error_response(exc: GatewayError) -> JSONResponse:
 def _envelope(
     status: int, message: str, *, type_: str, param: str | None = None, code: str | None = None
 ) -> JSONResponse:
+    metrics.record_error(code or f"http_{status}")
     body = ErrorEnvelope(error=ErrorDetail(message=message, type=type_, param=param, code=code))
     return JSONResponse(body.model_dump(), status_code=status)
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterable
 
 from loguru import logger
+
+from app.core.log_context import human_format, patch_record, register_secret
 
 
 class _InterceptHandler(logging.Handler):
@@ -17,9 +20,21 @@ class _InterceptHandler(logging.Handler):
         logger.opt(depth=6, exception=record.exc_info).log(level, record.getMessage())
 
 
-def configure_logging(level: str, *, json_lines: bool) -> None:
+def configure_logging(level: str, *, json_lines: bool, secrets: Iterable[str] = ()) -> None:
+    """One stderr sink; every record carries the request/job context and has secrets redacted
+    (see ``app.core.log_context``)."""
+    for secret in secrets:
+        register_secret(secret)
     logger.remove()
-    logger.add(sys.stderr, level=level, serialize=json_lines, backtrace=False, diagnose=False)
+    logger.configure(patcher=patch_record)
+    logger.add(
+        sys.stderr,
+        level=level,
+        serialize=json_lines,
+        format=human_format,
+        backtrace=False,
+        diagnose=False,
+    )
     logging.basicConfig(handlers=[_InterceptHandler()], level=0, force=True)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers = [_InterceptHandler()]

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from app.core import metrics
 from schemas.errors import ServiceUnavailable
 
 T = TypeVar("T")
@@ -39,6 +40,11 @@ class InferenceRunner:
                 retry_after=5,
             )
         self._admitted += 1
+        metrics.INFERENCE_IN_FLIGHT.inc()
+
+    def _release(self) -> None:
+        self._admitted -= 1
+        metrics.INFERENCE_IN_FLIGHT.dec()
 
     async def run(self, fn: Callable[..., T], *args: object) -> tuple[T, float]:
         """Run ``fn(*args)`` in the pool. Returns its result and the seconds it waited."""
@@ -49,12 +55,13 @@ class InferenceRunner:
         def timed() -> T:
             nonlocal waited
             waited = time.perf_counter() - enqueued
+            metrics.observe_queue_wait("inference", waited)
             return fn(*args)
 
         try:
             result = await asyncio.get_running_loop().run_in_executor(self._pool, timed)
         finally:
-            self._admitted -= 1
+            self._release()
         return result, waited
 
     async def iterate(self, start: Callable[[], Iterator[T]]) -> AsyncIterator[T]:
@@ -66,8 +73,10 @@ class InferenceRunner:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[object] = asyncio.Queue()
         stop = threading.Event()
+        enqueued = time.perf_counter()
 
         def pump() -> None:
+            metrics.observe_queue_wait("inference", time.perf_counter() - enqueued)
             try:
                 for item in start():
                     if stop.is_set():
@@ -85,7 +94,7 @@ class InferenceRunner:
                 yield item  # type: ignore[misc]
         finally:
             stop.set()
-            self._admitted -= 1
+            self._release()
             if future.done():
                 future.result()
 

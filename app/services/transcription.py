@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 
+from app.core import metrics, tracing
+from app.core.log_context import bind
 from app.services.audio import decode_file
 from app.services.inference import InferenceRunner
 from providers.base import AudioInput
@@ -28,8 +31,19 @@ class TranscriptionService:
     async def transcribe(
         self, audio: AudioInput, target: Resolved, options: TranscriptionOptions
     ) -> Transcript:
-        transcript, waited = await self._runner.run(
-            target.provider.transcribe_batch, audio, options, target.model
+        bind(provider=target.label)
+        started = time.perf_counter()
+        with tracing.tracer().start_as_current_span(
+            "transcribe", attributes=_span_attributes(target, audio)
+        ):
+            transcript, waited = await self._runner.run(
+                target.provider.transcribe_batch, audio, options, target.model
+            )
+        metrics.observe_transcription(
+            target.provider.name,
+            target.model,
+            audio_seconds=audio.duration,
+            processing_seconds=time.perf_counter() - started - waited,
         )
         return transcript.with_metadata(queue_latency_ms=round(waited * 1000))
 
@@ -37,6 +51,8 @@ class TranscriptionService:
         self, audio: AudioInput, target: Resolved, options: TranscriptionOptions
     ) -> AsyncIterator[Segment]:
         """Segments as the engine decodes them, with texts cleaned as in the final transcript."""
+        bind(provider=target.label)
+        started = time.perf_counter()
         segments = self._runner.iterate(
             lambda: target.provider.iter_segments(audio, options, target.model).segments
         )
@@ -44,3 +60,17 @@ class TranscriptionService:
             text = clean_text(segment.text)
             if text:
                 yield segment.model_copy(update={"text": text})
+        metrics.observe_transcription(
+            target.provider.name,
+            target.model,
+            audio_seconds=audio.duration,
+            processing_seconds=time.perf_counter() - started,
+        )
+
+
+def _span_attributes(target: Resolved, audio: AudioInput) -> dict[str, str | float]:
+    return {
+        "stt.provider": target.provider.name,
+        "stt.model": target.model,
+        "stt.audio_seconds": round(audio.duration, 3),
+    }

@@ -6,15 +6,18 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from app.api.deps import GatewayDep, TranscribeUser
 from app.api.forms import TranscriptionForm, build_options, parse_form
+from app.services.debug_dump import dump_debug_audio
 from app.services.formats import duration_usage, render
 from app.services.upload import receive_form
 from providers.base import AudioInput
 from providers.registry import Resolved
+from schemas.auth import Principal
 from schemas.errors import GatewayError, InvalidRequest
 from schemas.options import ResponseFormat, Task, TranscriptionOptions
 
@@ -63,7 +66,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _handle(request: Request, gateway: GatewayDep, task: Task) -> Response:
+async def _handle(request: Request, gateway: GatewayDep, task: Task, user: Principal) -> Response:
     settings = gateway.settings
     async with receive_form(
         request, tmp_dir=settings.tmp_dir, max_file_bytes=settings.max_file_size_bytes
@@ -83,6 +86,10 @@ async def _handle(request: Request, gateway: GatewayDep, task: Task) -> Response
             )
         options = build_options(form, task, settings)
         target = gateway.registry.resolve(form.model, task)
+        await request.app.state.rate_limits.admit_provider(target.provider.name)
+        await anyio.to_thread.run_sync(
+            dump_debug_audio, settings, user.user_id, upload.file.path, upload.file.filename
+        )
         audio = await gateway.transcription.decode(upload.file.path)
     if form.stream:
         return StreamingResponse(
@@ -136,9 +143,9 @@ async def _sse(
     summary="Transcribe audio (OpenAI-compatible)",
 )
 async def create_transcription(
-    request: Request, gateway: GatewayDep, _: TranscribeUser
+    request: Request, gateway: GatewayDep, user: TranscribeUser
 ) -> Response:
-    return await _handle(request, gateway, Task.TRANSCRIBE)
+    return await _handle(request, gateway, Task.TRANSCRIBE, user)
 
 
 @router.post(
@@ -147,5 +154,7 @@ async def create_transcription(
     responses=_RESPONSES,
     summary="Translate audio into English text (OpenAI-compatible)",
 )
-async def create_translation(request: Request, gateway: GatewayDep, _: TranscribeUser) -> Response:
-    return await _handle(request, gateway, Task.TRANSLATE)
+async def create_translation(
+    request: Request, gateway: GatewayDep, user: TranscribeUser
+) -> Response:
+    return await _handle(request, gateway, Task.TRANSLATE, user)

@@ -2,7 +2,8 @@
 
 Each decode of the live buffer yields a hypothesis (timed words on the session timeline). Words
 already committed are removed from its head (by time, then by an n-gram match against the tail
-of what was committed, which removes the duplicated words window joins otherwise produce); the
+of what was committed that lies over already committed audio, which removes the duplicated
+words window joins otherwise produce); the
 longest common prefix of what remains and the previous hypothesis's uncommitted tail is
 committed. Committed words are append-only: nothing here ever edits or removes them.
 
@@ -20,6 +21,8 @@ _NON_WORD = re.compile(r"[^\w']+")
 TIME_TOLERANCE_S = 0.1
 #: longest run of words compared when removing the overlap at a window join
 MAX_OVERLAP_WORDS = 5
+#: how far past the last committed word a re-decoded duplicate may end (timestamp jitter)
+JOIN_SLACK_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,9 @@ class LocalAgreement:
         context = _keys(self._context)
         head = _keys(words)
         for n in range(min(len(context), len(head), MAX_OVERLAP_WORDS), 0, -1):
-            if context[-n:] == head[:n]:
+            # a re-decoded copy lies over audio already committed (give or take timestamp
+            # jitter); the same words said again after it are speech, not a duplicate
+            if context[-n:] == head[:n] and words[n - 1].end <= self._last_end + JOIN_SLACK_S:
                 return words[n:]
         return words
 

@@ -1,0 +1,159 @@
+"""Unit tests of the streaming building blocks: state machine, parsing, audio, VAD, leases."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from app.core.errors import websocket_close_code
+from app.services.streaming.agreement import LocalAgreement, TimedWord
+from app.services.streaming.audio import FrameConverter, samples_from_bytes
+from app.services.streaming.inbox import AudioItem, ControlItem, Inbox
+from app.services.streaming.manager import LeasePool
+from app.services.streaming.protocol import decode_base64, parse_text
+from app.services.streaming.state import (
+    TRANSITIONS,
+    InvalidSessionState,
+    Message,
+    SessionState,
+    SessionStateMachine,
+)
+from app.services.streaming.vad import StreamingVad
+from schemas.errors import (
+    FatalProviderError,
+    InvalidRequest,
+    PayloadTooLarge,
+    RetriableProviderError,
+    ServiceUnavailable,
+)
+from schemas.streaming import ControlMessage, ControlType, Encoding, StartMessage
+
+
+@pytest.mark.parametrize("state", list(SessionState))
+@pytest.mark.parametrize("message", list(Message))
+def test_state_machine_follows_the_table(state: SessionState, message: Message) -> None:
+    machine = SessionStateMachine()
+    machine.state = state
+    target = TRANSITIONS.get((state, message))
+    if target is None:
+        with pytest.raises(InvalidSessionState) as caught:
+            machine.apply(message)
+        assert caught.value.code == "invalid_state" and machine.state is state
+    else:
+        assert machine.apply(message) is target
+
+
+def test_parse_messages() -> None:
+    start = parse_text('{"type": "start", "sample_rate": 8000, "encoding": "float32"}')
+    assert isinstance(start, StartMessage) and start.sample_rate == 8000
+    assert parse_text('{"type": "commit"}') == ControlMessage(type=ControlType.COMMIT)
+    for text, code in [
+        ("{", "invalid_json"),
+        ("42", "invalid_message"),
+        ('{"type": 1}', "invalid_message"),
+        ('{"type": "nope"}', "unknown_message_type"),
+        ('{"type": "start", "sample_rate": 96000}', "invalid_message"),
+        ('{"type": "start", "colour": "red"}', "invalid_message"),
+    ]:
+        with pytest.raises(InvalidRequest) as caught:
+            parse_text(text)
+        assert caught.value.code == code
+    with pytest.raises(InvalidRequest):
+        decode_base64("not base64!")
+
+
+def test_samples_from_bytes_rejects_garbage() -> None:
+    assert samples_from_bytes(b"\x00\x40" * 3, Encoding.PCM16).tolist() == [16384] * 3
+    with pytest.raises(InvalidRequest):
+        samples_from_bytes(b"\x00" * 3, Encoding.PCM16)
+    with pytest.raises(InvalidRequest):
+        samples_from_bytes(np.array([np.inf], dtype="<f4").tobytes(), Encoding.FLOAT32)
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 22050, 44100, 48000])
+@pytest.mark.parametrize("encoding", list(Encoding))
+def test_frame_converter_resamples_to_16k(rate: int, encoding: Encoding) -> None:
+    t = np.arange(rate * 2) / rate
+    wave = 0.5 * np.sin(2 * np.pi * 440 * t)
+    raw = (wave * 32767).astype("<i2") if encoding is Encoding.PCM16 else wave.astype("<f4")
+    converter = FrameConverter(rate, encoding)
+    data = raw.tobytes()
+    frame = len(data) // 37 // raw.itemsize * raw.itemsize  # odd-sized frames
+    out = [converter.convert(data[i : i + frame]) for i in range(0, len(data), frame)]
+    samples = np.concatenate([*out, converter.flush()])
+    assert samples.dtype == np.float32
+    assert len(samples) == pytest.approx(32_000, abs=64)
+    assert float(np.abs(samples).max()) == pytest.approx(0.5, abs=0.05)
+
+
+def test_vad_is_independent_of_chunking() -> None:
+    rng = np.random.default_rng(0)
+    audio = np.concatenate([np.zeros(8000), rng.normal(0, 0.3, 16000), np.zeros(16000)]).astype(
+        np.float32
+    )
+    scores = iter(np.linspace(0, 1, 200))
+
+    def fake(x: np.ndarray) -> np.ndarray:
+        return np.array([next(scores) for _ in range(len(x) // 512)])
+
+    vad = StreamingVad(0.5, score=fake)
+    windows = []
+    for first in range(0, len(audio), 1000):
+        windows += vad.push(audio[first : first + 1000])
+    assert [w.end for w in windows] == [512 * (i + 1) for i in range(len(audio) // 512)]
+    assert [w.speech for w in windows] == [s >= 0.5 for s in np.linspace(0, 1, 200)][: len(windows)]
+
+
+def test_agreement_commits_common_prefix_only() -> None:
+    def words(*keys: str) -> list[TimedWord]:
+        return [TimedWord(k, i * 0.5, i * 0.5 + 0.4) for i, k in enumerate(keys)]
+
+    policy = LocalAgreement()
+    assert policy.update(words("hello", "word")) == []
+    assert [w.text for w in policy.update(words("Hello,", "world", "how"))] == ["Hello,"]
+    assert [w.text for w in policy.update(words("hello", "world", "how", "are"))] == [
+        "world",
+        "how",
+    ]
+    assert [w.text for w in policy.tentative] == ["are"]
+    assert [w.text for w in policy.flush(words("hello", "world", "how", "are", "you"))] == [
+        "are",
+        "you",
+    ]
+
+
+def test_lease_pool() -> None:
+    pool = LeasePool(2)
+    a, b = pool.acquire("u1"), pool.acquire("u2")
+    with pytest.raises(ServiceUnavailable) as caught:
+        pool.acquire("u3")
+    assert caught.value.code == "too_many_sessions"
+    a.release()
+    a.release()  # idempotent
+    assert pool.active == 1 and pool.holders() == ["u2"]
+    pool.acquire("u3")
+    b.release()
+    assert pool.active == 1
+
+
+def test_close_codes() -> None:
+    assert websocket_close_code(ServiceUnavailable("busy")) == 1013
+    assert websocket_close_code(RetriableProviderError("oom")) == 1013
+    assert websocket_close_code(PayloadTooLarge("big")) == 1009
+    assert websocket_close_code(InvalidRequest("bad")) == 1008
+    assert websocket_close_code(FatalProviderError("boom")) == 1011
+
+
+async def test_inbox_blocks_when_full_and_keeps_order() -> None:
+    inbox = Inbox(max_samples=100)
+    await inbox.put(AudioItem(np.zeros(150, dtype=np.float32)))
+    blocked = asyncio.create_task(inbox.put(ControlItem(ControlType.COMMIT)))
+    await asyncio.sleep(0.01)
+    assert not blocked.done()  # backpressure: over the limit, the producer waits
+    first = await inbox.get()
+    await asyncio.wait_for(blocked, 1)
+    assert isinstance(first, AudioItem)
+    assert await inbox.get() == ControlItem(ControlType.COMMIT)
+    assert inbox.samples == 0
