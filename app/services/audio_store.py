@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.core.config import Settings
+from app.core.crypto import AudioCipher, cipher_from_key, plaintext_audio
 from schemas.errors import NotFound
 
 _PREFIX = "sha256:"
@@ -40,8 +42,16 @@ def file_sha256(path: Path) -> str:
 
 
 class AudioStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, cipher: AudioCipher | None = None) -> None:
         self.root = root
+        self.cipher = cipher  # STT_STORAGE_ENCRYPTION_KEY: files are AES-GCM sealed at rest
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AudioStore:
+        key = settings.storage_encryption_key
+        return cls(
+            settings.audio_store_dir, cipher_from_key(key.get_secret_value() if key else None)
+        )
 
     def _path(self, ref: str) -> Path:
         if not ref.startswith(_PREFIX) or len(ref) != len(_PREFIX) + 64:
@@ -61,7 +71,10 @@ class AudioStore:
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
             os.close(fd)
             try:
-                shutil.copyfile(source, tmp)
+                if self.cipher is None:
+                    shutil.copyfile(source, tmp)
+                else:
+                    self.cipher.encrypt_file(source, Path(tmp))
                 os.replace(tmp, target)
             finally:
                 Path(tmp).unlink(missing_ok=True)
@@ -73,7 +86,8 @@ class AudioStore:
         path = self._path(ref)
         if not path.is_file():
             raise NotFound(f"stored audio {ref} is missing")
-        yield path
+        with plaintext_audio(path, self.cipher, self.root / ".plain") as plain:
+            yield plain
 
     def delete(self, ref: str) -> None:
         self._path(ref).unlink(missing_ok=True)

@@ -99,7 +99,7 @@ def build_runner(
         settings=settings,
         queue=queue,
         registry=registry,
-        store=AudioStore(settings.audio_store_dir),
+        store=AudioStore.from_settings(settings),
         infer=infer,
         cpu_fallback=cpu_fallback,
     )

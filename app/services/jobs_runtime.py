@@ -36,7 +36,7 @@ class JobsRuntime:
     def open(cls, settings: Settings) -> JobsRuntime:
         db, listener = open_database(settings)
         queue = JobQueue(db, queue_config(settings))
-        service = JobService(settings, queue, AudioStore(settings.audio_store_dir))
+        service = JobService(settings, queue, AudioStore.from_settings(settings))
         return cls(settings, db, listener, queue, service)
 
     def start_embedded_worker(

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from app.api.deps import GatewayDep, JobsUser
 from app.api.forms import _as_invalid, build_options, parse_form
 from app.api.v1.results import render_response
+from app.core import tracing
 from app.services.audio import SNIFF_BYTES, sniff_format
 from app.services.jobs import JobRequest, JobService
 from app.services.upload import receive_form
@@ -99,7 +100,7 @@ def _build_request(
             overlap_seconds=job.chunk_overlap_seconds,
         ),
         force=job.force,
-        audit={"actor": actor},
+        audit={"actor": actor, **tracing.inject_carrier()},  # W3C traceparent when tracing
     )
     return JobRequest(payload, job.pool, job.priority, job.max_attempts)
 

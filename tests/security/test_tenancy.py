@@ -1,0 +1,63 @@
+"""Tenant isolation over jobs and media (another user's ids answer 404, never 403, so ids do not
+leak), and stored job audio encrypted at rest while workers read it transparently."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from app.core.crypto import generate_key, is_encrypted
+from tests.security.conftest import JWT_SECRET, ClientFactory, bearer, token
+from tests.security.test_rate_limits import wav_bytes
+
+ALICE = bearer(token("alice", "jobs transcribe"))
+BOB = bearer(token("bob", "jobs transcribe"))
+
+
+def finished_job(client: TestClient, headers: dict[str, str]) -> dict[str, Any]:
+    created = client.post(
+        "/v1/audio/jobs",
+        headers=headers,
+        files={"file": ("a.wav", wav_bytes(1.0), "audio/wav")},
+        data={"model": "mock"},
+    )
+    assert created.status_code == 202, created.text
+    job_id = created.json()["id"]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/audio/jobs/{job_id}", headers=headers).json()
+        if job["status"] in ("succeeded", "failed", "dead"):
+            assert job["status"] == "succeeded", job
+            return job  # type: ignore[no-any-return]
+        time.sleep(0.1)
+    raise AssertionError("the job did not finish")
+
+
+def test_other_tenants_resources_are_invisible(make_client: ClientFactory) -> None:
+    key = generate_key()
+    overrides = {"auth_mode": "jwt", "jwt_secret": JWT_SECRET, "storage_encryption_key": key}
+    with make_client(**overrides) as client:
+        job = finished_job(client, ALICE)
+        job_id, media_id = job["id"], job["media_id"]
+        for prefix in ("/v1", "/api/v1"):
+            mine = (
+                ("GET", f"{prefix}/audio/jobs/{job_id}"),
+                ("GET", f"{prefix}/audio/jobs/{job_id}/result"),
+                ("GET", f"{prefix}/audio/jobs/{job_id}/events"),
+                ("POST", f"{prefix}/audio/jobs/{job_id}/cancel"),
+                ("GET", f"{prefix}/media/{media_id}"),
+                ("GET", f"{prefix}/media/{media_id}/transcript"),
+                ("GET", f"{prefix}/media/{media_id}/events"),
+            )
+            for method, path in mine:
+                response = client.request(method, path, headers=BOB)
+                assert response.status_code == 404, (path, response.text)
+                assert response.json()["error"]["type"] == "invalid_request_error"
+            assert client.get(f"{prefix}/audio/jobs", headers=BOB).json()["data"] == []
+            assert client.get(f"{prefix}/media", headers=BOB).json()["data"] == []
+        assert client.get(f"/v1/media/{media_id}", headers=ALICE).status_code == 200
+        stored = [p for p in client.app.state.settings.audio_store_dir.rglob("*") if p.is_file()]  # type: ignore[attr-defined]
+    assert stored, "the job's audio is kept in the store"
+    assert all(is_encrypted(p) for p in stored if not p.name.startswith("."))
