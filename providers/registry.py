@@ -3,17 +3,25 @@
 Accepted ids: an alias (``whisper-1`` is the configured default), ``provider:model`` to pin a
 provider, a provider's own name (its default model), or a bare model name served by some
 provider (the default provider is asked first).
+
+Fallback chains (:meth:`ProviderRegistry.chain`): the resolved target, then its CPU twin when
+the target's provider runs on a GPU, then the per-request fallbacks or else the configured ones
+for the requested id (``fallbacks`` keyed by the id as requested, by ``provider:model``, or by
+``*`` for every model). :mod:`providers.fallback` walks the chain with the circuit breakers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from loguru import logger
+
 from providers.base import Provider
-from schemas.errors import InvalidRequest, ModelNotFound
+from providers.breaker import BreakerBoard, BreakerPolicy
+from schemas.errors import GatewayError, InvalidRequest, ModelNotFound
 from schemas.options import Task
-from schemas.providers import ModelCard
+from schemas.providers import ModelCard, ProviderStatus
 
 OPENAI_ALIAS = "whisper-1"
 
@@ -37,6 +45,9 @@ class ProviderRegistry:
         default_provider: str,
         default_model: str,
         translation_model: str,
+        fallbacks: Mapping[str, Sequence[str]] | None = None,
+        cpu_twins: Mapping[str, str] | None = None,
+        breakers: BreakerBoard | None = None,
     ) -> None:
         if default_provider not in providers:
             raise ValueError(f"default provider '{default_provider}' is not registered")
@@ -44,6 +55,9 @@ class ProviderRegistry:
         self.default_provider = default_provider
         self.default_model = default_model
         self.translation_model = translation_model
+        self.fallbacks = {key: list(ids) for key, ids in (fallbacks or {}).items()}
+        self.cpu_twins = dict(cpu_twins or {})
+        self.breakers = breakers or BreakerBoard(BreakerPolicy())
 
     def providers(self) -> dict[str, Provider]:
         return dict(self._providers)
@@ -86,6 +100,64 @@ class ProviderRegistry:
                 f"the model '{requested}' does not exist or is not available here", param="model"
             )
         return Resolved(provider, model, requested)
+
+    # -- fallback chains ------------------------------------------------------------------
+    def chain(
+        self,
+        model_id: str | None,
+        task: Task = Task.TRANSCRIBE,
+        fallback: Sequence[str] | None = None,
+    ) -> list[Resolved]:
+        """The targets to try for a request, in order, without duplicates.
+
+        ``fallback`` (the request's own order) replaces the configured one; its ids must all
+        resolve. Configured ids that do not resolve here are skipped with a warning.
+        """
+        primary = self.resolve(model_id, task)
+        targets = [primary]
+        twin = self.cpu_twins.get(primary.provider.name)
+        if twin in self._providers and primary.model in self._providers[twin].available_models():
+            targets.append(Resolved(self._providers[twin], primary.model, primary.requested))
+        if fallback is not None:
+            targets += [self._resolve_fallback(f, task) for f in fallback]
+        else:
+            for configured in self.configured_fallbacks(primary):
+                try:
+                    targets.append(self.resolve(configured, task))
+                except GatewayError as exc:
+                    logger.warning("skipping fallback '{}': {}", configured, exc.message)
+        unique: dict[str, Resolved] = {}
+        for target in targets:
+            unique.setdefault(target.label, target)
+        return list(unique.values())
+
+    def configured_fallbacks(self, primary: Resolved) -> list[str]:
+        for key in (primary.requested, primary.label, "*"):
+            if key in self.fallbacks:
+                return self.fallbacks[key]
+        return []
+
+    def _resolve_fallback(self, model_id: str, task: Task) -> Resolved:
+        try:
+            return self.resolve(model_id, task)
+        except ModelNotFound as exc:
+            raise ModelNotFound(
+                f"fallback model '{model_id}' does not exist or is not available here",
+                param="fallback_models",
+            ) from exc
+
+    def statuses(self) -> list[ProviderStatus]:
+        """Capabilities, health and breaker state of every provider (may block: thread it)."""
+        return [
+            ProviderStatus(
+                name=name,
+                default=name == self.default_provider,
+                capabilities=provider.capabilities(),
+                health=provider.healthcheck(),
+                breaker=self.breakers.get(name).snapshot(),
+            )
+            for name, provider in self._providers.items()
+        ]
 
     def model_cards(self) -> list[ModelCard]:
         cards = [

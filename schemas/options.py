@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Task(str, Enum):
@@ -40,6 +40,28 @@ class VadParameters(BaseModel):
     speech_pad_ms: int = Field(400, ge=0, le=5_000)
 
 
+MAX_SPEAKERS = 16
+
+
+class DiarizationOptions(BaseModel):
+    """Speaker diarization hints. All ``None`` means the speaker count is found automatically."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    num_speakers: int | None = Field(None, ge=1, le=MAX_SPEAKERS)
+    min_speakers: int | None = Field(None, ge=1, le=MAX_SPEAKERS)
+    max_speakers: int | None = Field(None, ge=1, le=MAX_SPEAKERS)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> DiarizationOptions:
+        low, high = self.min_speakers or 1, self.max_speakers or MAX_SPEAKERS
+        if low > high:
+            raise ValueError("min_speakers must not exceed max_speakers")
+        if self.num_speakers is not None and not low <= self.num_speakers <= high:
+            raise ValueError("num_speakers must lie between min_speakers and max_speakers")
+        return self
+
+
 class TranscriptionOptions(BaseModel):
     """Everything a provider needs to know about one request, beyond the audio."""
 
@@ -57,3 +79,6 @@ class TranscriptionOptions(BaseModel):
     vad_parameters: VadParameters | None = None
     chunk_length: int | None = Field(None, ge=1, le=30)
     condition_on_previous_text: bool = True
+    # post-processing applied by the gateway after the provider (app.services.postprocess)
+    diarization: DiarizationOptions | None = None  # None: no diarization
+    vocabulary: dict[str, str] | None = None  # post-correction: heard -> written

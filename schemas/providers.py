@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import Enum
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -16,6 +18,8 @@ class Capabilities(BaseModel):
     diarization: bool = False
     translation: bool = False
     language_detection: bool = False
+    # transcribing without a language finds it (else the gateway detects it first)
+    auto_language: bool = True
     hardware: list[str] = Field(default_factory=lambda: ["cpu"])
     max_duration_s: float | None = None
 
@@ -51,3 +55,53 @@ class ModelCard(BaseModel):
 class ModelList(BaseModel):
     object: str = "list"
     data: list[ModelCard]
+
+
+class BreakerState(str, Enum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class BreakerSnapshot(BaseModel):
+    """A provider's circuit breaker as ``GET /v1/audio/providers`` shows it."""
+
+    state: BreakerState
+    consecutive_failures: int
+    total_failures: int
+    opened_for_s: float | None = None
+    retry_in_s: float | None = None
+    last_error: str | None = None
+
+
+class ProviderStatus(BaseModel):
+    """One entry of ``GET /v1/audio/providers``."""
+
+    name: str
+    default: bool = False
+    capabilities: Capabilities
+    health: Health
+    breaker: BreakerSnapshot
+
+
+class ProviderList(BaseModel):
+    object: str = "list"
+    data: list[ProviderStatus]
+    fallback_chains: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class LanguageCandidate(BaseModel):
+    language: str
+    name: str
+    probability: float
+
+
+class LanguageResult(BaseModel):
+    """``POST /v1/audio/language``: the most likely language and the top candidates."""
+
+    language: str
+    name: str
+    probability: float
+    candidates: list[LanguageCandidate]
+    model: str
+    duration: float

@@ -1,0 +1,130 @@
+"""One transcription, synchronously, in a worker thread: the steps around the provider call.
+
+1. language: when the request gives none and the first provider cannot find it while
+   transcribing (``Capabilities.auto_language`` false, e.g. NeMo), detect it first with the
+   multilingual detection model (``STT_LANGUAGE_DETECTION_MODEL``);
+2. the fallback chain (:func:`providers.fallback.run_chain`) with circuit breakers, setting
+   ``metadata.fallback_from`` when another target served the request;
+3. :meth:`TranscriptionPipeline.finalize`: speaker diarization when asked, then the custom
+   vocabulary (deployment dictionary merged with the request's).
+
+REST requests run :meth:`TranscriptionPipeline.run` in the inference pool; job workers call
+``run`` (or ``finalize`` after merging chunk transcripts) from their own worker threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from loguru import logger
+
+from app.services.vocabulary import Vocabulary
+from providers.base import AudioInput
+from providers.diarization import SpeakerDiarizer
+from providers.fallback import FallbackHook, run_chain
+from providers.registry import ProviderRegistry, Resolved
+from schemas.errors import CapabilityNotSupported
+from schemas.options import DiarizationOptions, Task, TranscriptionOptions
+from schemas.providers import LanguageDetection
+from schemas.transcript import Diarization, Transcript
+
+
+def diarize_transcript(
+    transcript: Transcript,
+    audio: AudioInput,
+    options: DiarizationOptions,
+    *,
+    diarizer: SpeakerDiarizer | None,
+) -> Transcript:
+    """Label every segment (and word) of ``transcript`` with a speaker; fills ``diarization``.
+
+    Raises :class:`CapabilityNotSupported` when no diarizer is configured or its extra is
+    missing. Blocking (speaker embeddings): call it from a worker thread.
+    """
+    if diarizer is None:
+        raise CapabilityNotSupported(
+            "diarization is not enabled on this deployment (STT_ENABLE_DIARIZATION)",
+            param="diarize",
+        )
+    if not transcript.segments:
+        return transcript.model_copy(update={"diarization": Diarization(enabled=True, speakers=0)})
+    return diarizer.diarize(transcript, audio, options)
+
+
+@dataclass
+class TranscriptionPipeline:
+    registry: ProviderRegistry
+    vocabulary: Vocabulary
+    diarizer: SpeakerDiarizer | None = None
+    language_model: str | None = None
+    on_fallback: FallbackHook | None = None
+
+    def run(
+        self, audio: AudioInput, chain: Sequence[Resolved], options: TranscriptionOptions
+    ) -> Transcript:
+        """Transcribe ``audio`` with the first target of ``chain`` that works, then finalize."""
+        if options.diarization is not None and not (self.diarizer and self.diarizer.available):
+            self._require_diarizer()  # fail before spending time on the transcription
+        options = self.with_language(audio, chain[0], options)
+        transcript, result = run_chain(
+            chain,
+            lambda target: target.provider.transcribe_batch(audio, options, target.model),
+            self.registry.breakers,
+            on_fallback=self.on_fallback,
+        )
+        if result.attempts:
+            transcript = transcript.with_metadata(
+                fallback_from=result.fallback_from,
+                fallback_attempts=[f"{a.target}: {a.reason}" for a in result.attempts],
+            )
+        return self.finalize(transcript, audio, options)
+
+    def finalize(
+        self, transcript: Transcript, audio: AudioInput, options: TranscriptionOptions
+    ) -> Transcript:
+        """Diarization (when ``options.diarization`` is set), then the custom vocabulary."""
+        if options.diarization is not None:
+            transcript = diarize_transcript(
+                transcript, audio, options.diarization, diarizer=self.diarizer
+            )
+        return self.vocabulary.merged(options.vocabulary).apply(transcript)
+
+    def _require_diarizer(self) -> None:
+        if self.diarizer is None:
+            raise CapabilityNotSupported(
+                "diarization is not enabled on this deployment (STT_ENABLE_DIARIZATION)",
+                param="diarize",
+            )
+        raise CapabilityNotSupported(
+            f"diarization is unavailable on this deployment: {self.diarizer.missing}",
+            param="diarize",
+        )
+
+    # -- language -------------------------------------------------------------------------
+    def with_language(
+        self, audio: AudioInput, target: Resolved, options: TranscriptionOptions
+    ) -> TranscriptionOptions:
+        if options.language or options.task is Task.TRANSLATE or not self.language_model:
+            return options
+        if target.provider.capabilities().auto_language:
+            return options
+        detected = self.detect(audio, self.language_model)
+        logger.info(
+            "detected language {} ({:.2f}) for {}",
+            detected.language,
+            detected.probability,
+            target.label,
+        )
+        return options.model_copy(update={"language": detected.language})
+
+    def detect(self, audio: AudioInput, model_id: str | None = None) -> LanguageDetection:
+        """The spoken language of ``audio`` (its first 30 s) with the given or default model."""
+        model = model_id or self.language_model
+        if not model:
+            raise CapabilityNotSupported(
+                "language detection is not configured (STT_LANGUAGE_DETECTION_MODEL)",
+                param="model",
+            )
+        target = self.registry.resolve(model)
+        return target.provider.detect_language(audio, target.model)

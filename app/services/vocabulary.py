@@ -1,0 +1,168 @@
+"""Custom vocabulary: a post-correction dictionary applied to transcripts.
+
+Entries map what the model writes to what it should write (``{"cube control": "kubectl",
+"Acme Corp": "ACME Corp."}``). Matching is
+
+* whole-word: ``"cube"`` never matches inside ``"cubes"``; an entry of several words matches
+  those words separated by any white space (and, for word lists, across word boundaries);
+* case-aware: an all-lower-case entry matches any capitalisation; an entry with capitals
+  matches only that exact spelling;
+* case-preserving for plain replacements: an all-lower-case replacement takes the matched
+  text's shape (``Colour`` -> ``Color``, ``COLOUR`` -> ``COLOR``); a replacement with capitals
+  is inserted as written (product names).
+
+Longer entries win over shorter ones. Deployment entries (``STT_VOCABULARY`` /
+``STT_VOCABULARY_FILE``) merge with a request's own (``vocabulary`` form field), the request's
+winning on the same key. Segment texts, words and the transcript text are corrected alike.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from schemas.errors import InvalidRequest
+from schemas.transcript import Segment, Transcript, Word, join_text
+
+MAX_ENTRIES = 1000
+_EDGE = re.compile(r"^(\W*)(.*?)(\W*)$", re.DOTALL)
+
+
+def _shape(replacement: str, matched: str) -> str:
+    if replacement != replacement.lower():
+        return replacement
+    if matched.isupper() and len(matched) > 1:
+        return replacement.upper()
+    if matched[:1].isupper():
+        return replacement[:1].upper() + replacement[1:]
+    return replacement
+
+
+@dataclass(frozen=True)
+class _Entry:
+    tokens: tuple[str, ...]
+    replacement: str
+    exact: bool
+    pattern: re.Pattern[str]
+
+    def same(self, token: str, candidate: str) -> bool:
+        return candidate == token if self.exact else candidate.lower() == token.lower()
+
+
+class Vocabulary:
+    def __init__(self, entries: Mapping[str, str] | None = None) -> None:
+        self._entries: list[_Entry] = []
+        for heard, written in (entries or {}).items():
+            tokens = tuple(heard.split())
+            if not tokens:
+                continue
+            body = r"\s+".join(re.escape(t) for t in tokens)
+            flags = 0 if heard != heard.lower() else re.IGNORECASE
+            self._entries.append(
+                _Entry(
+                    tokens,
+                    written,
+                    exact=flags == 0,
+                    pattern=re.compile(rf"(?<!\w){body}(?!\w)", flags),
+                )
+            )
+        self._entries.sort(key=lambda e: (-len(e.tokens), -len(" ".join(e.tokens))))
+        self.entries = dict(entries or {})
+
+    def __bool__(self) -> bool:
+        return bool(self._entries)
+
+    def merged(self, overrides: Mapping[str, str] | None) -> Vocabulary:
+        return Vocabulary({**self.entries, **(overrides or {})}) if overrides else self
+
+    # -- text -----------------------------------------------------------------------------
+    def correct_text(self, text: str) -> str:
+        for entry in self._entries:
+            text = entry.pattern.sub(lambda m, e=entry: _shape(e.replacement, m.group(0)), text)
+        return text
+
+    # -- words ----------------------------------------------------------------------------
+    def correct_words(self, words: list[Word]) -> list[Word]:
+        out: list[Word] = []
+        i = 0
+        while i < len(words):
+            match = self._match_at(words, i)
+            if match is None:
+                out.append(words[i])
+                i += 1
+                continue
+            entry, n = match
+            first, last = words[i], words[i + n - 1]
+            lead = _EDGE.match(first.word)
+            tail = _EDGE.match(last.word)
+            assert lead is not None and tail is not None
+            core = " ".join(_EDGE.match(w.word).group(2) for w in words[i : i + n])  # type: ignore[union-attr]
+            out.append(
+                first.model_copy(
+                    update={
+                        "word": lead.group(1) + _shape(entry.replacement, core) + tail.group(3),
+                        "end": last.end,
+                        "probability": min(w.probability for w in words[i : i + n]),
+                    }
+                )
+            )
+            i += n
+        return out
+
+    def _match_at(self, words: list[Word], i: int) -> tuple[_Entry, int] | None:
+        for entry in self._entries:
+            n = len(entry.tokens)
+            window = words[i : i + n]
+            if len(window) < n:
+                continue
+            cores = [_EDGE.match(w.word).group(2) for w in window]  # type: ignore[union-attr]
+            if all(entry.same(t, c) for t, c in zip(entry.tokens, cores, strict=True)):
+                return entry, n
+        return None
+
+    # -- transcripts ----------------------------------------------------------------------
+    def apply(self, transcript: Transcript) -> Transcript:
+        if not self:
+            return transcript
+        segments: list[Segment] = []
+        for seg in transcript.segments:
+            words = self.correct_words(list(seg.words)) if seg.words else seg.words
+            segments.append(
+                seg.model_copy(update={"text": self.correct_text(seg.text), "words": words})
+            )
+        return transcript.model_copy(update={"segments": segments, "text": join_text(segments)})
+
+
+def parse_vocabulary(raw: str, *, param: str = "vocabulary") -> dict[str, str]:
+    """A JSON object of ``"heard": "written"`` strings (the form field and ``STT_VOCABULARY``)."""
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        raise InvalidRequest(
+            f"'{param}' must be a JSON object mapping heard words to replacements", param=param
+        ) from None
+    return validate_vocabulary(value, param=param)
+
+
+def validate_vocabulary(value: object, *, param: str = "vocabulary") -> dict[str, str]:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and k.strip() for k, v in value.items()
+    ):
+        raise InvalidRequest(f"'{param}' must map non-empty strings to strings", param=param)
+    if len(value) > MAX_ENTRIES:
+        raise InvalidRequest(f"'{param}' has more than {MAX_ENTRIES} entries", param=param)
+    return dict(value)
+
+
+def load_vocabulary(entries: Mapping[str, str], file: Path | None) -> Vocabulary:
+    """The deployment's dictionary: ``STT_VOCABULARY_FILE`` (a JSON object), ``STT_VOCABULARY``."""
+    merged: dict[str, str] = {}
+    if file is not None:
+        merged.update(
+            validate_vocabulary(json.loads(file.read_text("utf-8")), param="STT_VOCABULARY_FILE")
+        )
+    merged.update(entries)
+    return Vocabulary(merged)

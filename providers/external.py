@@ -1,0 +1,294 @@
+"""Any OpenAI-compatible transcription endpoint (OpenAI, another gateway, a vendor) via httpx.
+
+The audio is sent as 16-bit PCM WAV to ``{base_url}/audio/transcriptions`` (or
+``/audio/translations``) with ``response_format=verbose_json`` and mapped back onto the canonical
+transcript. Failures are typed for the fallback chain:
+
+* connection errors, timeouts, 429 and 5xx are retried up to ``max_retries`` times with
+  exponential backoff and jitter; a ``Retry-After`` header (seconds or HTTP date) is honoured
+  as the wait when present, and when it is longer than ``max_backoff_s`` the provider gives up
+  at once with a :class:`RetriableProviderError` carrying ``retry_after``;
+* any other 4xx fails at once with a :class:`FatalProviderError` (retrying cannot fix a bad key
+  or an unknown upstream model).
+
+The API key is sent only in the ``Authorization`` header; it is never logged, never part of an
+error message and not shown by ``repr``.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import time
+import wave
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+import numpy as np
+from loguru import logger
+
+from providers.base import AudioInput, Provider, SegmentStream
+from schemas.errors import FatalProviderError, ModelNotFound, RetriableProviderError
+from schemas.languages import normalise_language
+from schemas.options import Task, TranscriptionOptions
+from schemas.providers import Capabilities, Health
+from schemas.transcript import Segment, Word
+
+
+@dataclass(frozen=True)
+class ExternalConfig:
+    base_url: str  # e.g. https://api.openai.com/v1 or http://other-gateway:8000/v1
+    api_key: str | None = field(default=None, repr=False)
+    models: Mapping[str, str] = field(default_factory=lambda: {"whisper-1": "whisper-1"})
+    timeout_s: float = 120.0
+    connect_timeout_s: float = 5.0
+    max_retries: int = 2
+    backoff_s: float = 0.5
+    max_backoff_s: float = 30.0
+    name: str = "external"
+
+
+def encode_wav(audio: AudioInput) -> bytes:
+    pcm = (np.clip(audio.samples, -1.0, 1.0) * 32767.0).astype("<i2")
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(audio.sample_rate)
+        out.writeframes(pcm.tobytes())
+    return buffer.getvalue()
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds from now: delta-seconds or an HTTP date; ``None`` if absent."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _upstream_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        return str(body["error"].get("message", ""))[:300]
+    return str(body)[:200]
+
+
+class ExternalProvider(Provider):
+    def __init__(
+        self,
+        config: ExternalConfig,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.name = config.name
+        self._config = config
+        headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
+        self._client = httpx.Client(
+            base_url=config.base_url.rstrip("/"),
+            headers=headers,
+            timeout=httpx.Timeout(config.timeout_s, connect=config.connect_timeout_s),
+            transport=transport,
+        )
+        self._sleep = sleep
+        self._jitter = jitter
+        self._last_error: str | None = None
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- metadata -------------------------------------------------------------------------
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            name=self.name,
+            models=self.available_models(),
+            word_timestamps=True,
+            translation=True,
+            hardware=["remote"],
+        )
+
+    def available_models(self) -> list[str]:
+        return list(self._config.models)
+
+    def healthcheck(self) -> Health:
+        """Reachability: ``GET {base_url}/models`` with a short timeout."""
+        try:
+            response = self._client.get("/models", timeout=2.0)
+        except httpx.HTTPError as exc:
+            return self._health(False, f"unreachable: {type(exc).__name__}")
+        if response.status_code >= 500:
+            return self._health(False, f"upstream answered {response.status_code}")
+        if response.status_code in (401, 403):
+            return self._health(False, f"upstream refused the credentials ({response.status_code})")
+        return self._health(True, None)
+
+    def _health(self, ok: bool, problem: str | None) -> Health:
+        return Health(
+            provider=self.name,
+            available=ok,
+            loaded_models=self.available_models(),
+            device="remote",
+            last_error=problem or self._last_error,
+            detail=f"OpenAI-compatible endpoint {self._config.base_url}",
+        )
+
+    # -- inference ------------------------------------------------------------------------
+    def _upstream_model(self, model: str) -> str:
+        try:
+            return self._config.models[model]
+        except KeyError:
+            raise ModelNotFound(
+                f"model '{model}' is not mapped for provider '{self.name}'", param="model"
+            ) from None
+
+    def _form(self, options: TranscriptionOptions, model: str) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "model": self._upstream_model(model),
+            "response_format": "verbose_json",
+            "temperature": str(options.temperature),
+        }
+        if options.prompt:
+            data["prompt"] = options.prompt
+        if options.task is Task.TRANSCRIBE:
+            data["timestamp_granularities[]"] = (
+                ["segment", "word"] if options.word_timestamps else ["segment"]
+            )
+            if options.language:
+                data["language"] = options.language
+        return data
+
+    def iter_segments(
+        self, audio: AudioInput, options: TranscriptionOptions, model: str
+    ) -> SegmentStream:
+        path = "/audio/translations" if options.task is Task.TRANSLATE else "/audio/transcriptions"
+        body = self._post(path, self._form(options, model), encode_wav(audio))
+        language = normalise_language(str(body.get("language") or "")) or options.language
+        return SegmentStream(
+            language="en" if options.task is Task.TRANSLATE else (language or "en"),
+            language_probability=None,
+            duration=audio.duration,
+            segments=iter(_segments(body, audio.duration)),
+        )
+
+    def _post(self, path: str, data: dict[str, Any], wav: bytes) -> dict[str, Any]:
+        cfg = self._config
+        for attempt in range(cfg.max_retries + 1):
+            error, wait = self._try(path, data, wav, attempt)
+            if isinstance(error, dict):
+                return error
+            self._last_error = error.message
+            if attempt >= cfg.max_retries:
+                raise error
+            if wait > cfg.max_backoff_s:
+                error.retry_after = wait
+                raise error
+            logger.info(
+                "{}: {}; retry {}/{} in {:.2f}s",
+                self.name,
+                error.message,
+                attempt + 1,
+                cfg.max_retries,
+                wait,
+            )
+            self._sleep(wait)
+        raise AssertionError("unreachable")
+
+    def _backoff(self, attempt: int) -> float:
+        base = min(self._config.max_backoff_s, self._config.backoff_s * 2**attempt)
+        return base * (0.5 + 0.5 * self._jitter())  # "equal jitter"
+
+    def _try(
+        self, path: str, data: dict[str, Any], wav: bytes, attempt: int
+    ) -> tuple[dict[str, Any] | RetriableProviderError, float]:
+        files = {"file": ("audio.wav", wav, "audio/wav")}
+        try:
+            response = self._client.post(path, data=data, files=files)
+        except httpx.TimeoutException as exc:
+            return self._retriable(f"timed out ({type(exc).__name__})", "upstream_timeout"), (
+                self._backoff(attempt)
+            )
+        except httpx.TransportError as exc:
+            return self._retriable(
+                f"cannot reach {self._config.base_url} ({type(exc).__name__})",
+                "upstream_unreachable",
+            ), self._backoff(attempt)
+        status = response.status_code
+        if status == 200:
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+            if not isinstance(body, dict) or "text" not in body:
+                raise FatalProviderError(
+                    f"{self.name}: upstream answered 200 without a transcript",
+                    code="upstream_bad_response",
+                )
+            return body, 0.0
+        message = f"upstream answered {status}: {_upstream_message(response)}"
+        if status == 429 or status >= 500:
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            wait = self._backoff(attempt) if retry_after is None else retry_after
+            code = "upstream_rate_limited" if status == 429 else "upstream_error"
+            return self._retriable(message, code), wait
+        self._last_error = message
+        raise FatalProviderError(f"{self.name}: {message}", code="upstream_rejected")
+
+    def _retriable(self, message: str, code: str) -> RetriableProviderError:
+        return RetriableProviderError(f"{self.name}: {message}", code=code)
+
+
+def _segments(body: Mapping[str, Any], duration: float) -> list[Segment]:
+    """verbose_json segments (and top-level words, attached by time) -> canonical segments."""
+    raw = body.get("segments") or []
+    words = [
+        Word(word=str(w["word"]), start=float(w["start"]), end=float(w["end"]), probability=1.0)
+        for w in body.get("words") or []
+    ]
+    if not raw:
+        text = str(body.get("text") or "")
+        raw = [
+            {"id": 0, "start": 0.0, "end": float(body.get("duration") or duration), "text": text}
+        ]
+    segments: list[Segment] = []
+    for index, seg in enumerate(raw):
+        start, end = float(seg.get("start", 0.0)), float(seg.get("end", 0.0))
+        last = index == len(raw) - 1
+        mine = [
+            w for w in words if start <= (w.start + w.end) / 2 < end or (last and w.start >= start)
+        ]
+        avg_logprob = seg.get("avg_logprob")
+        segments.append(
+            Segment(
+                id=int(seg.get("id", index)),
+                start=start,
+                end=end,
+                text=str(seg.get("text", "")),
+                confidence=min(1.0, float(np.exp(avg_logprob)))
+                if avg_logprob is not None
+                else None,
+                words=mine or None,
+                seek=int(seg.get("seek", 0)),
+                tokens=list(seg.get("tokens") or []) or None,
+                temperature=seg.get("temperature"),
+                avg_logprob=avg_logprob,
+                compression_ratio=seg.get("compression_ratio"),
+                no_speech_prob=seg.get("no_speech_prob"),
+            )
+        )
+    return segments
