@@ -12,6 +12,8 @@ from loguru import logger
 from app import __version__
 from app.api import health
 from app.api.v1 import audio, jobs, media, models, stream
+from app.api.v1 import language as language_api
+from app.api.v1 import providers as providers_api
 from app.core.config import Settings, get_settings
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
@@ -50,7 +52,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_security(app, settings)
     app.include_router(health.router)
     for prefix in API_PREFIXES:
-        for router in (audio.router, models.router, jobs.router, media.router):
+        for router in (
+            audio.router,
+            models.router,
+            jobs.router,
+            media.router,
+            language_api.router,
+            providers_api.router,
+        ):
             app.include_router(
                 router,
                 prefix=prefix,

@@ -16,9 +16,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app.core.config import Settings
+from app.services.vocabulary import parse_vocabulary
 from schemas.errors import CapabilityNotSupported, InvalidRequest
 from schemas.languages import normalise_language
 from schemas.options import (
+    MAX_SPEAKERS,
+    DiarizationOptions,
     Granularity,
     ResponseFormat,
     Task,
@@ -31,6 +34,7 @@ LIST_FIELDS = {
     "include",
     "known_speaker_names",
     "known_speaker_references",
+    "fallback_models",
 }
 
 
@@ -56,6 +60,13 @@ class TranscriptionForm(BaseModel):
     hotwords: str | None = Field(None, max_length=1000)
     vad_filter: bool | None = None
     chunk_length: int | None = Field(None, ge=1, le=30)
+    # gateway extensions: diarization, vocabulary, fallback order (Docs/Providers.md)
+    diarize: bool | None = None
+    num_speakers: int | None = Field(None, ge=1, le=MAX_SPEAKERS)
+    min_speakers: int | None = Field(None, ge=1, le=MAX_SPEAKERS)
+    max_speakers: int | None = Field(None, ge=1, le=MAX_SPEAKERS)
+    vocabulary: str | None = Field(None, max_length=100_000)
+    fallback_models: tuple[str, ...] = Field((), max_length=8)
 
     @field_validator("chunking_strategy")
     @classmethod
@@ -135,7 +146,7 @@ def build_options(form: TranscriptionForm, task: Task, settings: Settings) -> Tr
         )
     if form.known_speaker_names or form.known_speaker_references:
         raise CapabilityNotSupported(
-            "known speaker references need diarization, which this deployment does not offer",
+            "known speaker references are not supported; diarization labels speakers A, B, ...",
             param="known_speaker_names",
         )
     if form.prompt and len(form.prompt) > settings.max_prompt_chars:
@@ -159,6 +170,7 @@ def build_options(form: TranscriptionForm, task: Task, settings: Settings) -> Tr
                 code="unsupported_language",
             )
     vad = form.vad_filter if form.vad_filter is not None else form.chunking_strategy is not None
+    vocabulary = parse_vocabulary(form.vocabulary) if form.vocabulary else None
     return TranscriptionOptions(
         task=task,
         language=language,
@@ -172,4 +184,32 @@ def build_options(form: TranscriptionForm, task: Task, settings: Settings) -> Tr
         vad_filter=vad,
         vad_parameters=form.vad_parameters(),
         chunk_length=form.chunk_length,
+        diarization=diarization_options(form, settings),
+        vocabulary=vocabulary,
     )
+
+
+def diarization_options(form: TranscriptionForm, settings: Settings) -> DiarizationOptions | None:
+    """On when the request says ``diarize=true`` or asks for ``diarized_json`` or speaker hints,
+    else as ``STT_ENABLE_DIARIZATION`` says; ``diarize=false`` always turns it off."""
+    hints = (form.num_speakers, form.min_speakers, form.max_speakers)
+    if form.diarize is None:
+        wanted = (
+            settings.enable_diarization
+            or form.response_format is ResponseFormat.DIARIZED_JSON
+            or any(h is not None for h in hints)
+        )
+    else:
+        wanted = form.diarize
+    if not wanted:
+        return None
+    try:
+        return DiarizationOptions(
+            num_speakers=form.num_speakers,
+            min_speakers=form.min_speakers,
+            max_speakers=form.max_speakers,
+        )
+    except ValidationError as exc:
+        raise InvalidRequest(
+            f"invalid speaker hints: {exc.errors()[0]['msg']}", param="num_speakers"
+        ) from None

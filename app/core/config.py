@@ -148,6 +148,48 @@ class Settings(BaseSettings):
     debug_dump_audio: bool = _env("STT_DEBUG_DUMP_AUDIO", False)
     storage_encryption_key: SecretStr | None = _env("STT_STORAGE_ENCRYPTION_KEY", None)
 
+    # more providers, fallback chains, diarization, language, vocabulary (Docs/Providers.md)
+    transformers_models: dict[str, str] = _env("STT_TRANSFORMERS_MODELS", {})
+    nemo_models: dict[str, str] = _env("STT_NEMO_MODELS", {})
+    external_base_url: str | None = _env("STT_EXTERNAL_BASE_URL", None)
+    external_api_key: SecretStr | None = _env("STT_EXTERNAL_API_KEY", None)
+    external_models: dict[str, str] = _env("STT_EXTERNAL_MODELS", {"whisper-1": "whisper-1"})
+    external_timeout_s: float = _env("STT_EXTERNAL_TIMEOUT_S", 120.0, gt=0, le=3600)
+    external_connect_timeout_s: float = _env("STT_EXTERNAL_CONNECT_TIMEOUT_S", 5.0, gt=0, le=120)
+    external_max_retries: int = _env("STT_EXTERNAL_MAX_RETRIES", 2, ge=0, le=10)
+    external_backoff_s: float = _env("STT_EXTERNAL_BACKOFF_S", 0.5, ge=0, le=60)
+    external_max_backoff_s: float = _env("STT_EXTERNAL_MAX_BACKOFF_S", 30.0, ge=0, le=600)
+    fallbacks: dict[str, list[str]] = _env("STT_FALLBACKS", {})
+    breaker_failure_threshold: int = _env("STT_BREAKER_FAILURE_THRESHOLD", 3, ge=1, le=100)
+    breaker_reset_s: float = _env("STT_BREAKER_RESET_S", 30.0, gt=0, le=3600)
+    enable_diarization: bool = _env("STT_ENABLE_DIARIZATION", False)
+    diarization_device: Literal["cpu", "cuda"] = _env("STT_DIARIZATION_DEVICE", "cpu")
+    diarization_threshold: float = _env("STT_DIARIZATION_THRESHOLD", 0.35, gt=0, lt=2)
+    diarization_max_speakers: int = _env("STT_DIARIZATION_MAX_SPEAKERS", 8, ge=1, le=16)
+    language_detection_model: str = _env("STT_LANGUAGE_DETECTION_MODEL", "faster-whisper:base")
+    vocabulary: dict[str, str] = _env("STT_VOCABULARY", {})
+    vocabulary_file: Path | None = _env("STT_VOCABULARY_FILE", None)
+
+    @field_validator(
+        "transformers_models",
+        "nemo_models",
+        "external_models",
+        "fallbacks",
+        "vocabulary",
+        mode="before",
+    )
+    @classmethod
+    def _json_mapping(cls, value: Any) -> Any:
+        """config.txt values arrive as text; the environment's are parsed as JSON already."""
+        if isinstance(value, str):
+            import json
+
+            try:
+                return json.loads(value) if value.strip() else {}
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"must be a JSON object: {exc.msg}") from None
+        return value
+
     @model_validator(mode="after")
     def _coherent(self) -> Settings:
         if self.default_beam_size > self.max_beam_size:

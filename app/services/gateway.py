@@ -8,6 +8,12 @@ from dataclasses import dataclass, field
 from app.core.config import Settings
 from app.services.inference import InferenceRunner
 from app.services.jobs_runtime import JobsRuntime
+from app.services.pipeline import TranscriptionPipeline
+from app.services.provider_setup import (
+    build_extra_providers,
+    build_pipeline,
+    build_registry_options,
+)
 from app.services.streaming.manager import StreamingManager
 from app.services.transcription import TranscriptionService
 from providers.base import Provider
@@ -25,6 +31,7 @@ class Gateway:
     transcription: TranscriptionService
     streaming: StreamingManager | None = field(default=None)
     jobs: JobsRuntime | None = field(default=None)
+    pipeline: TranscriptionPipeline | None = field(default=None)
 
     def start_workers(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start the in-process job worker (``STT_EMBEDDED_WORKER``) on the shared pool."""
@@ -52,7 +59,7 @@ def build_providers(settings: Settings) -> dict[str, Provider]:
         )
     )
     mock = MockProvider(fixture=settings.mock_fixture, seed=settings.mock_seed)
-    return {fw.name: fw, mock.name: mock}
+    return {fw.name: fw, mock.name: mock, **build_extra_providers(settings, fw)}
 
 
 def build_gateway(settings: Settings) -> Gateway:
@@ -62,12 +69,16 @@ def build_gateway(settings: Settings) -> Gateway:
         default_provider=settings.default_provider,
         default_model=settings.default_model,
         translation_model=settings.translation_model,
+        **build_registry_options(settings),
     )
+    pipeline = build_pipeline(settings, registry)
     runner = InferenceRunner(
         max_concurrent=settings.max_concurrent_transcriptions,
         max_queued=settings.max_queued_transcriptions,
     )
-    service = TranscriptionService(runner, max_audio_duration_s=settings.max_audio_duration_s)
+    service = TranscriptionService(
+        runner, max_audio_duration_s=settings.max_audio_duration_s, pipeline=pipeline
+    )
     return Gateway(
         settings,
         registry,
@@ -75,4 +86,5 @@ def build_gateway(settings: Settings) -> Gateway:
         service,
         streaming=StreamingManager(settings),
         jobs=JobsRuntime.open(settings),
+        pipeline=pipeline,
     )

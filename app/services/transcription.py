@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import anyio
@@ -12,6 +12,7 @@ from app.core import metrics, tracing
 from app.core.log_context import bind
 from app.services.audio import decode_file
 from app.services.inference import InferenceRunner
+from app.services.pipeline import TranscriptionPipeline
 from providers.base import AudioInput
 from providers.registry import Resolved
 from schemas.options import TranscriptionOptions
@@ -19,9 +20,16 @@ from schemas.transcript import Segment, Transcript, clean_text
 
 
 class TranscriptionService:
-    def __init__(self, runner: InferenceRunner, *, max_audio_duration_s: float) -> None:
+    def __init__(
+        self,
+        runner: InferenceRunner,
+        *,
+        max_audio_duration_s: float,
+        pipeline: TranscriptionPipeline | None = None,
+    ) -> None:
         self._runner = runner
         self._max_duration = max_audio_duration_s
+        self._pipeline = pipeline
 
     async def decode(self, path: Path) -> AudioInput:
         return await anyio.to_thread.run_sync(
@@ -29,19 +37,31 @@ class TranscriptionService:
         )
 
     async def transcribe(
-        self, audio: AudioInput, target: Resolved, options: TranscriptionOptions
+        self,
+        audio: AudioInput,
+        target: Resolved,
+        options: TranscriptionOptions,
+        *,
+        chain: Sequence[Resolved] | None = None,
     ) -> Transcript:
+        """``chain`` (``target`` first) adds fallbacks; with a pipeline the transcript is also
+        diarized and vocabulary-corrected as ``options`` ask (``app.services.pipeline``)."""
         bind(provider=target.label)
         started = time.perf_counter()
         with tracing.tracer().start_as_current_span(
             "transcribe", attributes=_span_attributes(target, audio)
         ):
-            transcript, waited = await self._runner.run(
-                target.provider.transcribe_batch, audio, options, target.model
-            )
+            if self._pipeline is not None:
+                transcript, waited = await self._runner.run(
+                    self._pipeline.run, audio, list(chain or [target]), options
+                )
+            else:
+                transcript, waited = await self._runner.run(
+                    target.provider.transcribe_batch, audio, options, target.model
+                )
         metrics.observe_transcription(
-            target.provider.name,
-            target.model,
+            transcript.metadata.provider,  # the target that served it (fallbacks)
+            transcript.metadata.model,
             audio_seconds=audio.duration,
             processing_seconds=time.perf_counter() - started - waited,
         )

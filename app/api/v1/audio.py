@@ -86,6 +86,7 @@ async def _handle(request: Request, gateway: GatewayDep, task: Task, user: Princ
             )
         options = build_options(form, task, settings)
         target = gateway.registry.resolve(form.model, task)
+        chain = gateway.registry.chain(form.model, task, form.fallback_models or None)
         await request.app.state.rate_limits.admit_provider(target.provider.name)
         await anyio.to_thread.run_sync(
             dump_debug_audio, settings, user.user_id, upload.file.path, upload.file.filename
@@ -97,7 +98,7 @@ async def _handle(request: Request, gateway: GatewayDep, task: Task, user: Princ
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache"},
         )
-    transcript = await gateway.transcription.transcribe(audio, target, options)
+    transcript = await gateway.transcription.transcribe(audio, target, options, chain=chain)
     body = render(
         transcript,
         form.response_format,
