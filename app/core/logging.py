@@ -35,7 +35,8 @@ def configure_logging(level: str, *, json_lines: bool, secrets: Iterable[str] = 
         backtrace=False,
         diagnose=False,
     )
-    logging.basicConfig(handlers=[_InterceptHandler()], level=0, force=True)
+    std_level = 5 if level == "TRACE" else logging.getLevelName(level)
+    logging.basicConfig(handlers=[_InterceptHandler()], level=std_level, force=True)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers = [_InterceptHandler()]
         logging.getLogger(name).propagate = False
