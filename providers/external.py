@@ -199,8 +199,7 @@ class ExternalProvider(Provider):
                 error.retry_after = wait
                 raise error
             logger.info(
-                "{}: {}; retry {}/{} in {:.2f}s",
-                self.name,
+                "{}; retry {}/{} in {:.2f}s",
                 error.message,
                 attempt + 1,
                 cfg.max_retries,

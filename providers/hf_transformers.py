@@ -90,6 +90,13 @@ class TransformersProvider(Provider):
 
         return "cuda" if torch.cuda.is_available() else "cpu"
 
+    def _health_device(self) -> str | None:
+        """The device, without importing torch just to answer a health check."""
+        return self.device if self._loaded() or self._missing or self._config.force_cpu else None
+
+    def _loaded(self) -> bool:
+        return bool(self._pipes)
+
     def capabilities(self) -> Capabilities:
         return Capabilities(
             name=self.name,
@@ -114,7 +121,7 @@ class TransformersProvider(Provider):
             provider=self.name,
             available=self._missing is None and bool(self.available_models()),
             loaded_models=sorted(self._pipes),
-            device=self.device,
+            device=self._health_device(),
             last_error=self._last_error,
             detail=self._missing
             or (

@@ -77,6 +77,13 @@ class NemoProvider(Provider):
 
         return "cuda" if torch.cuda.is_available() else "cpu"
 
+    def _health_device(self) -> str | None:
+        """The device, without importing torch just to answer a health check."""
+        return self.device if self._loaded() or self._missing or self._config.force_cpu else None
+
+    def _loaded(self) -> bool:
+        return bool(self._models)
+
     def capabilities(self) -> Capabilities:
         return Capabilities(
             name=self.name,
@@ -107,7 +114,7 @@ class NemoProvider(Provider):
             provider=self.name,
             available=detail is None,
             loaded_models=sorted(self._models),
-            device=self.device,
+            device=self._health_device(),
             last_error=self._last_error,
             detail=detail,
         )
