@@ -18,7 +18,10 @@ PY=${PYTHON:-python3}
 stamp=.venv/.installed-$(cat pyproject.toml Helper_Scripts/bootstrap.sh | sha1sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[models,dev]"
+  # torch first, pinned: the local CPU build (a looser spec would pull GBs of CUDA wheels);
+  # then the project with the optional engines its tests exercise (Docs/Providers.md).
+  .venv/bin/python -m pip install -q "torch==2.13.0"
+  .venv/bin/python -m pip install -q "torch==2.13.0" -e ".[models,dev,diarization,transformers,nemo]"
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
