@@ -31,7 +31,7 @@ class ChunkRepository:
     def __init__(self, dialect: Dialect) -> None:
         self._dialect = dialect
 
-    def list(self, conn: Connection, job_id: str) -> list[JobChunk]:
+    def for_job(self, conn: Connection, job_id: str) -> list[JobChunk]:
         rows = conn.execute(
             sa.select(job_chunks).where(job_chunks.c.job_id == job_id).order_by(job_chunks.c.idx)
         ).all()
@@ -41,7 +41,7 @@ class ChunkRepository:
         self, conn: Connection, job_id: str, spans: Sequence[tuple[float, float]], now: datetime
     ) -> list[JobChunk]:
         """Store the chunk plan unless one exists (a resumed job keeps its finished chunks)."""
-        existing = self.list(conn, job_id)
+        existing = self.for_job(conn, job_id)
         if existing:
             return existing
         conn.execute(
@@ -58,7 +58,7 @@ class ChunkRepository:
                 for i, (start, end) in enumerate(spans)
             ],
         )
-        return self.list(conn, job_id)
+        return self.for_job(conn, job_id)
 
     def lease(
         self,

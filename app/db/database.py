@@ -91,8 +91,10 @@ class Database:
         if self.dialect.name == "sqlite":
             self.engine = _sqlite_engine(self.url)
         else:
+            # No pre-ping (it doubles round trips per transaction): a dropped connection fails
+            # one transaction, SQLAlchemy invalidates the pool, and callers retry.
             self.engine = sa.create_engine(
-                self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+                self.url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
             )
         self.wakeup = Wakeup()
 

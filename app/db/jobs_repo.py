@@ -85,7 +85,7 @@ class JobRepository:
         ).first()
         return to_job(row) if row else None
 
-    def list(
+    def list_owned(
         self,
         conn: Connection,
         owner: str,
@@ -244,6 +244,7 @@ class JobRepository:
                 "media_id": media_id,
                 "error": None,
                 "progress": 1.0,
+                "chunks_done": jobs.c.chunks_total,
                 "leased_until": None,
                 "finished_at": now,
             },

@@ -41,7 +41,7 @@ class MediaRepository:
         ).first()
         return _to_media(row) if row else None
 
-    def list(
+    def list_owned(
         self, conn: Connection, owner: str, *, limit: int = 20, before: str | None = None
     ) -> list[Media]:
         query = sa.select(media).where(media.c.owner == owner)

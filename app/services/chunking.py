@@ -7,8 +7,10 @@ cut to ``overlap_s / 2`` after its second, so a word near a cut is heard whole b
 Merging (word timestamps on the original timeline): the left chunk keeps words whose midpoint is
 before the cut; the right chunk keeps words from ``tolerance_s`` before the cut on; the right
 chunk's head is then aligned with the left chunk's tail and repeated words are dropped (the
-alignment with matching words and the closest timestamps wins), so nothing is duplicated or
-lost when the two chunks disagree slightly about where a word sits.
+alignment with matching words and the closest timestamps wins). Right-chunk words still left
+before the cut survive only if they start after the left chunk's last word (fragments of a word
+the left chunk heard whole, such as "harbour" heard as "Gerber", are dropped). So nothing is
+duplicated or lost when the two chunks disagree slightly about where a word sits.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ FRAME_S = 0.02
 QUIET_WINDOW_S = 0.3
 DEDUP_TOLERANCE_S = 0.4
 MAX_ALIGN_WORDS = 12
+FRAGMENT_SLACK_S = 0.1
 
 
 def plan_chunks(
@@ -142,15 +145,37 @@ def merge_chunks(
         lo = cuts[i - 1] - tolerance_s if i else float("-inf")
         hi = cuts[i] if i < len(cuts) else float("inf")
         kept = [(s, w) for s, w in _words(chunk.segments) if lo <= _mid(w.start, w.end) < hi]
-        drop = _overlap_len(tail, [w for _, w in kept], tolerance_s) if i else 0
-        kept = kept[drop:]
+        if i:
+            kept = kept[_overlap_len(tail, [w for _, w in kept], tolerance_s) :]
+            # before the cut, the left chunk's words win: a right-chunk word there survives only
+            # if it starts after everything the left chunk kept (it was dropped on that side)
+            left_end = tail[-1].end - FRAGMENT_SLACK_S if tail else float("-inf")
+            kept = [
+                (s, w) for s, w in kept if _mid(w.start, w.end) >= cuts[i - 1] or w.start > left_end
+            ]
         by_segment: dict[int, list[Word]] = {}
         for s, w in kept:
             by_segment.setdefault(s, []).append(w)
         for s, words in by_segment.items():
             merged.append((chunk.segments[s], words))
         tail = [w for _, w in kept][-MAX_ALIGN_WORDS:]
-    return [_rebuild(seg, words) for seg, words in merged]
+    return _monotonic([_rebuild(seg, words) for seg, words in merged])
+
+
+def _monotonic(segments: list[Segment]) -> list[Segment]:
+    """Nudge word starts that two chunks placed slightly out of order (tens of ms)."""
+    cursor = float("-inf")
+    out = []
+    for seg in segments:
+        if seg.words:
+            words = []
+            for w in seg.words:
+                start = max(w.start, cursor)
+                words.append(w.model_copy(update={"start": start, "end": max(w.end, start)}))
+                cursor = start
+            seg = seg.model_copy(update={"words": words, "start": max(seg.start, words[0].start)})
+        out.append(seg)
+    return out
 
 
 def _rebuild(segment: Segment, words: list[Word]) -> Segment:

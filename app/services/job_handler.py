@@ -188,22 +188,19 @@ class TranscriptionHandler(JobHandler):
         while True:
             ctx.checkpoint()
             mark = self.queue.db.wakeup.mark()
-            if self._work_on_chunk(ctx.worker, ctx.job.id, audio, payload, target):
-                chunks = self._chunks(ctx.job.id)
-            else:
-                chunks = self._chunks(ctx.job.id)
-                if all(c.status is ChunkStatus.DONE for c in chunks):
-                    break
-                self.queue.wait_for_work(mark, 0.5)  # other workers hold the rest
+            worked = self._work_on_chunk(ctx.worker, ctx.job.id, audio, payload, target)
+            chunks = self._chunks(ctx.job.id)
             done = sum(c.status is ChunkStatus.DONE for c in chunks)
             ctx.progress(done, len(chunks))
             if done == len(chunks):
                 break
+            if not worked:
+                self.queue.wait_for_work(mark, 0.5)  # other workers hold the rest
         return self._merge(chunks, audio)
 
     def _chunks(self, job_id: str) -> list[JobChunk]:
         with self.queue.db.read() as conn:
-            return self.queue.chunks.list(conn, job_id)
+            return self.queue.chunks.for_job(conn, job_id)
 
     def _work_on_chunk(
         self,

@@ -94,11 +94,13 @@ class JobService:
             raise NotFound(f"no job with id '{job_id}'", param="id", code="job_not_found")
         return job
 
-    def list(
+    def list_jobs(
         self, owner: str, *, statuses: Sequence[JobStatus], limit: int, before: str | None
     ) -> list[Job]:
         with self.queue.db.read() as conn:
-            return self.queue.jobs.list(conn, owner, statuses=statuses, limit=limit, before=before)
+            return self.queue.jobs.list_owned(
+                conn, owner, statuses=statuses, limit=limit, before=before
+            )
 
     def cancel(self, owner: str, job_id: str) -> Job:
         job = self.queue.cancel(job_id, owner)
@@ -123,7 +125,7 @@ class JobService:
 
     def list_media(self, owner: str, *, limit: int, before: str | None) -> list[Media]:
         with self.queue.db.read() as conn:
-            return self.media.list(conn, owner, limit=limit, before=before)
+            return self.media.list_owned(conn, owner, limit=limit, before=before)
 
     def media_events(self, owner: str, media_id: str) -> list[AuditEvent]:
         with self.queue.db.read() as conn:

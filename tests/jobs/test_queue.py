@@ -176,6 +176,8 @@ def test_idempotency_key_and_tenants(service: JobService, tmp_path: Path) -> Non
     other = submit_file(service, audio, owner="bob", idempotency_key="k-1")
     assert again.id == first.id
     assert other.id != first.id
-    assert [j.id for j in service.list("alice", statuses=(), limit=10, before=None)] == [first.id]
+    assert [j.id for j in service.list_jobs("alice", statuses=(), limit=10, before=None)] == [
+        first.id
+    ]
     with pytest.raises(NotFound):
         service.get("bob", first.id)

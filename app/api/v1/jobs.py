@@ -212,7 +212,7 @@ async def list_jobs(
     after: Annotated[str | None, Query(max_length=64)] = None,
 ) -> JobList:
     jobs = await run_in_threadpool(
-        _service(gateway).list,
+        _service(gateway).list_jobs,
         principal.user_id,
         statuses=status or (),
         limit=limit + 1,
@@ -247,9 +247,8 @@ async def get_job(
             response_format or payload.response_format,
             frozenset(granularities) if granularities else payload.granularities,
         )
-        result = (
-            body.body.decode() if body.media_type != "application/json" else json.loads(body.body)
-        )
+        raw = bytes(body.body)
+        result = raw.decode() if body.media_type != "application/json" else json.loads(raw)
     return JobPublic.of(job, result)
 
 
