@@ -37,7 +37,7 @@ MIN_EMBED_S = 0.3  # resemblyzer trims silence; below this the raw slice is embe
 @dataclass(frozen=True)
 class DiarizerConfig:
     device: str = "cpu"
-    distance_threshold: float = 0.35  # cosine distance; same-voice segments sit well below
+    distance_threshold: float = 0.3  # cosine distance; same-voice segments sit well below
     max_speakers: int = 8
 
 

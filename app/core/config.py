@@ -164,7 +164,7 @@ class Settings(BaseSettings):
     breaker_reset_s: float = _env("STT_BREAKER_RESET_S", 30.0, gt=0, le=3600)
     enable_diarization: bool = _env("STT_ENABLE_DIARIZATION", False)
     diarization_device: Literal["cpu", "cuda"] = _env("STT_DIARIZATION_DEVICE", "cpu")
-    diarization_threshold: float = _env("STT_DIARIZATION_THRESHOLD", 0.35, gt=0, lt=2)
+    diarization_threshold: float = _env("STT_DIARIZATION_THRESHOLD", 0.3, gt=0, lt=2)
     diarization_max_speakers: int = _env("STT_DIARIZATION_MAX_SPEAKERS", 8, ge=1, le=16)
     language_detection_model: str = _env("STT_LANGUAGE_DETECTION_MODEL", "faster-whisper:base")
     vocabulary: dict[str, str] = _env("STT_VOCABULARY", {})
