@@ -26,6 +26,8 @@ from schemas.transcript import Word, clean_text
 PROMPT_CHARS = 200
 #: shorter buffers are not worth a decode (Whisper invents words for clicks)
 MIN_DECODE_S = 0.2
+#: silence after the last speech that a decode must have heard to be reused (not redone)
+SETTLED_SAMPLES = 4_000
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,7 @@ class OnlineTranscriber:
         if self._onset is not None:
             self._cut_front(self._onset - self._config.preroll_ms * SAMPLE_RATE // 1000)
             self._onset = None
-        if self._decoded_end == self.processed_samples:
+        if self._decoded_end == self.processed_samples or self._heard_everything():
             return self._last_hypothesis
         if len(self._buffer) < MIN_DECODE_S * SAMPLE_RATE:
             return []
@@ -166,6 +168,15 @@ class OnlineTranscriber:
         self._decoded_end = self.processed_samples
         self._last_hypothesis = words
         return words
+
+    def _heard_everything(self) -> bool:
+        """The last decode already covered the utterance's speech plus a margin: only silence
+        came since, so decoding again would cost CPU for the same words."""
+        return (
+            self._vad is not None
+            and self._decoded_end >= 0
+            and self._decoded_end >= self._speech_end + SETTLED_SAMPLES
+        )
 
     def _prompt(self) -> str | None:
         context = " ".join(filter(None, [self._config.initial_prompt, *self._finals[-8:]]))
