@@ -81,6 +81,17 @@ class JobQueue:
         self.signal()
         return job
 
+    def enqueue_many(self, news: Sequence[NewJob]) -> list[Job]:
+        """Bulk enqueue in one transaction (one INSERT, one wake-up)."""
+        with self.db.write() as conn:
+            created = self.jobs.insert_many(conn, news, utcnow())
+            for pool in sorted({job.pool.value for job in created}):
+                self.db.notify_channel(conn, pool)
+        for _ in created:
+            metrics.record_job_event("created")
+        self.signal()
+        return created
+
     def enqueue_in(self, conn: Connection, new: NewJob) -> Job:
         """Enqueue inside the caller's transaction; call :meth:`signal` after it commits."""
         job = self.jobs.insert(conn, new, utcnow())

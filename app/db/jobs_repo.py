@@ -46,31 +46,41 @@ class JobRepository:
         self._dialect = dialect
 
     # -- producers and readers ------------------------------------------------------------
+    @staticmethod
+    def _row(new: NewJob, now: datetime) -> dict[str, Any]:
+        return {
+            "id": new_id("job"),
+            "owner": new.owner,
+            "kind": new.kind,
+            "status": _S.QUEUED.value,
+            "pool": new.pool.value,
+            "priority": new.priority,
+            "payload": new.payload,
+            "attempts": 0,
+            "max_attempts": new.max_attempts,
+            "available_at": now + timedelta(seconds=new.delay_s),
+            "idempotency_key": new.idempotency_key,
+            "cancel_requested": False,
+            "progress": 0.0,
+            "chunks_done": 0,
+            "chunks_total": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+
     def insert(self, conn: Connection, new: NewJob, now: datetime) -> Job:
-        row = conn.execute(
-            jobs.insert()
-            .values(
-                id=new_id("job"),
-                owner=new.owner,
-                kind=new.kind,
-                status=_S.QUEUED.value,
-                pool=new.pool.value,
-                priority=new.priority,
-                payload=new.payload,
-                attempts=0,
-                max_attempts=new.max_attempts,
-                available_at=now + timedelta(seconds=new.delay_s),
-                idempotency_key=new.idempotency_key,
-                cancel_requested=False,
-                progress=0.0,
-                chunks_done=0,
-                chunks_total=0,
-                created_at=now,
-                updated_at=now,
-            )
-            .returning(*jobs.c)
-        ).one()
+        row = conn.execute(jobs.insert().values(self._row(new, now)).returning(*jobs.c)).one()
         return to_job(row)
+
+    def insert_many(self, conn: Connection, news: Sequence[NewJob], now: datetime) -> list[Job]:
+        """One multi-row INSERT (SQLAlchemy's insertmanyvalues) for bulk producers."""
+        if not news:
+            return []
+        rows = conn.execute(
+            jobs.insert().returning(*jobs.c, sort_by_parameter_order=True),
+            [self._row(n, now) for n in news],
+        ).all()
+        return [to_job(r) for r in rows]
 
     def get(self, conn: Connection, job_id: str, owner: str | None = None) -> Job | None:
         query = sa.select(jobs).where(jobs.c.id == job_id)

@@ -181,3 +181,12 @@ def test_idempotency_key_and_tenants(service: JobService, tmp_path: Path) -> Non
     ]
     with pytest.raises(NotFound):
         service.get("bob", first.id)
+
+
+def test_bulk_enqueue_keeps_order_and_wakes_workers(queue: JobQueue) -> None:
+    mark = queue.db.wakeup.mark()
+    created = queue.enqueue_many([_new(priority=p) for p in (1, 3, 2)])
+    assert [j.priority for j in created] == [1, 3, 2]
+    assert queue.wait_for_work(mark, 0.01)
+    leased = [queue.lease("w", [Pool.ANY]) for _ in range(3)]
+    assert [lease.job.priority for lease in leased if lease] == [3, 2, 1]
