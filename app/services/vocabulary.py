@@ -48,6 +48,9 @@ class _Entry:
     exact: bool
     pattern: re.Pattern[str]
 
+    def replace(self, match: re.Match[str]) -> str:
+        return _shape(self.replacement, match.group(0))
+
     def same(self, token: str, candidate: str) -> bool:
         return candidate == token if self.exact else candidate.lower() == token.lower()
 
@@ -81,7 +84,7 @@ class Vocabulary:
     # -- text -----------------------------------------------------------------------------
     def correct_text(self, text: str) -> str:
         for entry in self._entries:
-            text = entry.pattern.sub(lambda m, e=entry: _shape(e.replacement, m.group(0)), text)
+            text = entry.pattern.sub(entry.replace, text)
         return text
 
     # -- words ----------------------------------------------------------------------------
