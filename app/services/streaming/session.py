@@ -116,19 +116,23 @@ class StreamSession:
             logger.opt(exception=exc).error("stream {} crashed", self.id)
             await self._fail(GatewayError("the server hit an unexpected error"))
         finally:
-            for task in (reader, processor):
-                task.cancel()
-            await asyncio.gather(reader, processor, return_exceptions=True)
-            if self._inflight is not None:
-                await asyncio.wait([self._inflight])  # a worker thread may still be decoding
-            lease.release()
-            self._machine.close()
-            logger.info(
-                "stream {} closed: {:.1f}s audio, {} segments",
-                self.id,
-                self._received / SAMPLE_RATE,
-                self._engine.segments if self._engine else 0,
-            )
+            try:
+                for task in (reader, processor):
+                    task.cancel()
+                await asyncio.gather(reader, processor, return_exceptions=True)
+                if self._inflight is not None:
+                    await asyncio.wait([self._inflight])  # a worker thread may still decode
+            finally:
+                # Under anyio cancellation every await above can raise again; the lease must
+                # be returned regardless, or the capacity slot leaks.
+                lease.release()
+                self._machine.close()
+                logger.info(
+                    "stream {} closed: {:.1f}s audio, {} segments",
+                    self.id,
+                    self._received / SAMPLE_RATE,
+                    self._engine.segments if self._engine else 0,
+                )
 
     async def _supervise(self, reader: asyncio.Task[None], processor: asyncio.Task[None]) -> None:
         done, _ = await asyncio.wait({reader, processor}, return_when=asyncio.FIRST_COMPLETED)
