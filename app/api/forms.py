@@ -95,10 +95,10 @@ class TranscriptionForm(BaseModel):
         try:
             return VadParameters(**params)
         except ValidationError as exc:
-            raise _as_invalid(exc, prefix="chunking_strategy.") from None
+            raise invalid_request_from(exc, prefix="chunking_strategy.") from None
 
 
-def _as_invalid(exc: ValidationError, prefix: str = "") -> InvalidRequest:
+def invalid_request_from(exc: ValidationError, prefix: str = "") -> InvalidRequest:
     first = exc.errors()[0]
     param = prefix + ".".join(str(p) for p in first["loc"]) if first["loc"] else None
     if first["type"] == "extra_forbidden":
@@ -131,7 +131,7 @@ def parse_form(fields: dict[str, list[str]]) -> TranscriptionForm:
     try:
         return TranscriptionForm.model_validate(data)
     except ValidationError as exc:
-        raise _as_invalid(exc) from None
+        raise invalid_request_from(exc) from None
 
 
 def build_options(form: TranscriptionForm, task: Task, settings: Settings) -> TranscriptionOptions:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from app.core.config import Settings
 from app.services.inference import InferenceRunner
@@ -29,21 +29,18 @@ class Gateway:
     registry: ProviderRegistry
     runner: InferenceRunner
     transcription: TranscriptionService
-    streaming: StreamingManager | None = field(default=None)
-    jobs: JobsRuntime | None = field(default=None)
-    pipeline: TranscriptionPipeline | None = field(default=None)
+    pipeline: TranscriptionPipeline
+    streaming: StreamingManager
+    jobs: JobsRuntime
 
     def start_workers(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start the in-process job worker (``STT_EMBEDDED_WORKER``) on the shared pool."""
-        if self.jobs is not None:
-            self.jobs.start_embedded_worker(self.registry, self.runner, loop)
+        self.jobs.start_embedded_worker(self.registry, self.runner, loop)
 
     def close(self) -> None:
-        if self.jobs is not None:
-            self.jobs.close()
+        self.jobs.close()
         self.runner.shutdown()
-        if self.streaming is not None:
-            self.streaming.close()
+        self.streaming.close()
 
 
 def build_providers(settings: Settings) -> dict[str, Provider]:
@@ -77,14 +74,14 @@ def build_gateway(settings: Settings) -> Gateway:
         max_queued=settings.max_queued_transcriptions,
     )
     service = TranscriptionService(
-        runner, max_audio_duration_s=settings.max_audio_duration_s, pipeline=pipeline
+        runner, pipeline, max_audio_duration_s=settings.max_audio_duration_s
     )
     return Gateway(
         settings,
         registry,
         runner,
         service,
+        pipeline=pipeline,
         streaming=StreamingManager(settings),
         jobs=JobsRuntime.open(settings),
-        pipeline=pipeline,
     )

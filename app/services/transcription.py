@@ -23,9 +23,9 @@ class TranscriptionService:
     def __init__(
         self,
         runner: InferenceRunner,
+        pipeline: TranscriptionPipeline,
         *,
         max_audio_duration_s: float,
-        pipeline: TranscriptionPipeline | None = None,
     ) -> None:
         self._runner = runner
         self._max_duration = max_audio_duration_s
@@ -44,21 +44,16 @@ class TranscriptionService:
         *,
         chain: Sequence[Resolved] | None = None,
     ) -> Transcript:
-        """``chain`` (``target`` first) adds fallbacks; with a pipeline the transcript is also
-        diarized and vocabulary-corrected as ``options`` ask (``app.services.pipeline``)."""
+        """``chain`` (``target`` first) adds fallbacks; the pipeline also diarizes and applies
+        the custom vocabulary as ``options`` ask (``app.services.pipeline``)."""
         bind(provider=target.label)
         started = time.perf_counter()
         with tracing.tracer().start_as_current_span(
-            "transcribe", attributes=_span_attributes(target, audio)
+            "transcribe", attributes=span_attributes(target, audio)
         ):
-            if self._pipeline is not None:
-                transcript, waited = await self._runner.run(
-                    self._pipeline.run, audio, list(chain or [target]), options
-                )
-            else:
-                transcript, waited = await self._runner.run(
-                    target.provider.transcribe_batch, audio, options, target.model
-                )
+            transcript, waited = await self._runner.run(
+                self._pipeline.run, audio, list(chain or [target]), options
+            )
         metrics.observe_transcription(
             transcript.metadata.provider,  # the target that served it (fallbacks)
             transcript.metadata.model,
@@ -88,7 +83,7 @@ class TranscriptionService:
         )
 
 
-def _span_attributes(target: Resolved, audio: AudioInput) -> dict[str, str | float]:
+def span_attributes(target: Resolved, audio: AudioInput) -> dict[str, str | float]:
     return {
         "stt.provider": target.provider.name,
         "stt.model": target.model,

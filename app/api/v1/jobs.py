@@ -13,14 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import GatewayDep, JobsUser
-from app.api.forms import _as_invalid, build_options, parse_form
+from app.api.forms import build_options, invalid_request_from, parse_form
 from app.api.v1.results import render_response
 from app.core import tracing
 from app.services.audio import SNIFF_BYTES, sniff_format
 from app.services.jobs import JobRequest, JobService
 from app.services.upload import receive_form
 from app.services.url_ingest import UrlPolicy
-from schemas.errors import InvalidRequest, ServiceUnavailable, UnsupportedMediaType
+from schemas.errors import InvalidRequest, UnsupportedMediaType
 from schemas.jobs import (
     AudioSource,
     ChunkConfig,
@@ -57,8 +57,6 @@ class JobFields(BaseModel):
 
 
 def _service(gateway: GatewayDep) -> JobService:
-    if gateway.jobs is None:
-        raise ServiceUnavailable("background jobs are not enabled on this server")
     return gateway.jobs.service
 
 
@@ -68,7 +66,7 @@ def _split_fields(fields: dict[str, list[str]]) -> tuple[JobFields, dict[str, li
     try:
         return JobFields.model_validate(own), rest
     except ValidationError as exc:
-        raise _as_invalid(exc) from None
+        raise invalid_request_from(exc) from None
 
 
 def _build_request(
@@ -169,6 +167,7 @@ async def create_job(
 ) -> JSONResponse:
     service = _service(gateway)
     owner = principal.user_id
+    await run_in_threadpool(service.check_job_cap, owner)  # before storing any upload
     if request.headers.get("content-type", "").startswith("application/json"):
         raw = await request.body()
         if len(raw) > MAX_JSON_BYTES:
@@ -239,9 +238,9 @@ async def get_job(
     service = _service(gateway)
     job = await run_in_threadpool(service.get, principal.user_id, job_id)
     result = None
-    if job.status is JobStatus.SUCCEEDED:
+    transcript = await run_in_threadpool(service.result_of, principal.user_id, job)
+    if transcript is not None:  # succeeded, and its media not deleted
         payload = TranscriptionPayload.model_validate(job.payload)
-        transcript = await run_in_threadpool(service.transcript, principal.user_id, job)
         body = render_response(
             transcript,
             response_format or payload.response_format,
@@ -275,7 +274,8 @@ async def get_job_result(
 
 @router.post("/audio/jobs/{job_id}/cancel", response_model=JobPublic, summary="Cancel a job")
 async def cancel_job(job_id: str, gateway: GatewayDep, principal: JobsUser) -> JobPublic:
-    job = await run_in_threadpool(_service(gateway).cancel, principal.user_id, job_id)
+    user = principal.user_id
+    job = await run_in_threadpool(_service(gateway).cancel, user, job_id, user)
     return JobPublic.of(job)
 
 

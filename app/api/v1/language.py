@@ -8,9 +8,9 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.api.deps import GatewayDep, TranscribeUser
-from app.api.forms import _as_invalid
+from app.api.forms import invalid_request_from
 from app.services.upload import receive_form
-from schemas.errors import InvalidRequest, ServiceUnavailable
+from schemas.errors import InvalidRequest
 from schemas.languages import language_name
 from schemas.providers import LanguageCandidate, LanguageResult
 
@@ -58,8 +58,6 @@ async def detect_language(
     request: Request, gateway: GatewayDep, _: TranscribeUser
 ) -> LanguageResult:
     settings = gateway.settings
-    if gateway.pipeline is None:
-        raise ServiceUnavailable("language detection is not configured")
     async with receive_form(
         request, tmp_dir=settings.tmp_dir, max_file_bytes=settings.max_file_size_bytes
     ) as upload:
@@ -67,7 +65,7 @@ async def detect_language(
         try:
             form = LanguageForm.model_validate(fields)
         except ValidationError as exc:
-            raise _as_invalid(exc) from None
+            raise invalid_request_from(exc) from None
         if upload.file is None:
             raise InvalidRequest(
                 "you must provide a 'file'", param="file", code="missing_required_parameter"

@@ -35,7 +35,7 @@ async def stream_transcribe(websocket: WebSocket) -> None:
     gateway: Gateway = websocket.app.state.gateway
     await websocket.accept()
     manager = gateway.streaming
-    if manager is None or not gateway.settings.streaming_enabled:
+    if not gateway.settings.streaming_enabled:
         await _refuse(
             websocket,
             PermissionDenied(
@@ -62,7 +62,11 @@ async def stream_transcribe(websocket: WebSocket) -> None:
             await _refuse(websocket, exc)
             return
         session = StreamSession(
-            websocket, manager=manager, registry=gateway.registry, principal=principal
+            websocket,
+            manager=manager,
+            registry=gateway.registry,
+            principal=principal,
+            admit_provider=websocket.app.state.rate_limits.admit_provider,
         )
         metrics.streaming_session_started()
         try:
