@@ -193,15 +193,20 @@ def diarization_options(form: TranscriptionForm, settings: Settings) -> Diarizat
     """On when the request says ``diarize=true`` or asks for ``diarized_json`` or speaker hints,
     else as ``STT_ENABLE_DIARIZATION`` says; ``diarize=false`` always turns it off."""
     hints = (form.num_speakers, form.min_speakers, form.max_speakers)
-    if form.diarize is None:
-        wanted = (
-            settings.enable_diarization
-            or form.response_format is ResponseFormat.DIARIZED_JSON
+    asked = form.diarize or (
+        form.diarize is None
+        and (
+            form.response_format is ResponseFormat.DIARIZED_JSON
             or any(h is not None for h in hints)
         )
-    else:
-        wanted = form.diarize
-    if not wanted:
+    )
+    if form.stream:  # deltas go out as segments decode, before any speaker is known
+        if asked:
+            raise CapabilityNotSupported(
+                "diarization cannot be combined with stream=true", param="stream"
+            )
+        return None
+    if not (asked or (form.diarize is None and settings.enable_diarization)):
         return None
     try:
         return DiarizationOptions(

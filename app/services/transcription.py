@@ -65,16 +65,19 @@ class TranscriptionService:
     async def stream_segments(
         self, audio: AudioInput, target: Resolved, options: TranscriptionOptions
     ) -> AsyncIterator[Segment]:
-        """Segments as the engine decodes them, with texts cleaned as in the final transcript."""
+        """Segments as the engine decodes them, cleaned and vocabulary-corrected as in the
+        final transcript (no fallback chain or diarization: deltas leave before either
+        could apply)."""
         bind(provider=target.label)
         started = time.perf_counter()
+        vocabulary = self._pipeline.vocabulary.merged(options.vocabulary)
         segments = self._runner.iterate(
             lambda: target.provider.iter_segments(audio, options, target.model).segments
         )
         async for segment in segments:
             text = clean_text(segment.text)
             if text:
-                yield segment.model_copy(update={"text": text})
+                yield vocabulary.correct_segment(segment.model_copy(update={"text": text}))
         metrics.observe_transcription(
             target.provider.name,
             target.model,

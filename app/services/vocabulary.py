@@ -130,13 +130,14 @@ class Vocabulary:
     def apply(self, transcript: Transcript) -> Transcript:
         if not self:
             return transcript
-        segments: list[Segment] = []
-        for seg in transcript.segments:
-            words = self.correct_words(list(seg.words)) if seg.words else seg.words
-            segments.append(
-                seg.model_copy(update={"text": self.correct_text(seg.text), "words": words})
-            )
+        segments = [self.correct_segment(seg) for seg in transcript.segments]
         return transcript.model_copy(update={"segments": segments, "text": join_text(segments)})
+
+    def correct_segment(self, segment: Segment) -> Segment:
+        if not self:
+            return segment
+        words = self.correct_words(list(segment.words)) if segment.words else segment.words
+        return segment.model_copy(update={"text": self.correct_text(segment.text), "words": words})
 
 
 def parse_vocabulary(raw: str, *, param: str = "vocabulary") -> dict[str, str]:
