@@ -76,3 +76,17 @@ def test_cli_reports_bad_config(workdir: Path, monkeypatch: pytest.MonkeyPatch) 
     result = CliRunner().invoke(cli, ["models"])
     assert result.exit_code == 2
     assert "STT_PORT" in result.output
+
+
+def test_env_example_documents_every_setting() -> None:
+    """.env.example is the documented template: it must name exactly the real settings."""
+    import re
+    from pathlib import Path
+
+    from app.core.config import Settings
+
+    root = Path(__file__).resolve().parents[2]
+    template = (root / ".env.example").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", template, flags=re.MULTILINE))
+    names = {str(f.validation_alias) for f in Settings.model_fields.values()}
+    assert documented == names
