@@ -134,6 +134,7 @@ class NewJob(BaseModel):
     max_attempts: int = Field(3, ge=1, le=100)
     idempotency_key: str | None = Field(None, min_length=1, max_length=200)
     delay_s: float = Field(0.0, ge=0.0)
+    audio_ref: str | None = Field(None, max_length=200)  # stored audio the job will read
 
 
 class Lease(BaseModel):

@@ -1,6 +1,8 @@
 """The worker loop: lease, heartbeat, run the handler, complete or fail; stop gracefully.
 
-``WorkerRunner`` runs ``concurrency`` threads. An idle thread waits on the wake-up signal (set
+``WorkerRunner`` runs ``concurrency`` threads. Each job runs in its own log context (job id,
+owner) and a ``job.run`` span that continues the submitting request's trace (the W3C carrier in
+the payload's ``audit``). An idle thread waits on the wake-up signal (set
 by in-process producers and by PostgreSQL NOTIFY) with ``poll_s`` as the fallback poll. On
 :meth:`WorkerRunner.stop`, threads finish their current job within ``grace_s``; jobs still
 running after that are released back to the queue without spending an attempt.
@@ -18,7 +20,8 @@ from loguru import logger
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.core import metrics
+from app.core import metrics, tracing
+from app.core.log_context import bind, log_context
 from app.db.ids import new_token
 from schemas.errors import JobCancelled, LeaseLost
 from schemas.jobs import Job, JobError, Lease, Pool, pools_served_by
@@ -28,10 +31,15 @@ from workers.sdk import JobQueue, PersistFn, classify
 
 @dataclass
 class Completion:
-    """What a handler returns: a small result, and/or side effects to commit with the job."""
+    """What a handler returns: a small result, and/or side effects to commit with the job.
+
+    ``after_commit`` runs once the completion has committed (e.g. deleting files the committed
+    rows no longer reference); it is skipped when the lease was lost.
+    """
 
     result: dict[str, object] | None = None
     persist: PersistFn | None = None
+    after_commit: Callable[[], None] | None = None
 
 
 @dataclass
@@ -85,6 +93,14 @@ class JobHandler:
 
     def on_terminal_failure(self, conn: Connection, job: Job) -> None:
         """Record a job that ended ``failed`` or ``dead`` (same transaction as the change)."""
+
+
+def trace_carrier(job: Job) -> dict[str, str]:
+    """The W3C trace context the submitting request stored in the payload's ``audit``."""
+    audit = job.payload.get("audit")
+    if not isinstance(audit, dict):
+        return {}
+    return {k: v for k, v in audit.items() if isinstance(v, str) and k != "actor"}
 
 
 def default_worker_id() -> str:
@@ -181,8 +197,20 @@ class WorkerRunner:
             lease.job_id, lambda: self.queue.renew(lease).cancel_requested
         )
         ctx = JobContext(self.queue, lease, tracked, info)
+        job = lease.job
+        attributes: dict[str, str | int | float | bool] = {
+            "stt.job_id": job.id,
+            "stt.job_kind": job.kind,
+            "stt.attempt": job.attempts,
+            "stt.worker_id": info.worker_id,
+        }
         try:
-            self._execute(ctx)
+            with (
+                log_context(job_id=job.id, user=job.owner),
+                tracing.span_from_carrier("job.run", trace_carrier(job), **attributes),
+            ):
+                bind(trace_id=tracing.current_trace_id())
+                self._execute(ctx)
         finally:
             self.heartbeat.untrack(tracked)
             with self._lock:
@@ -195,6 +223,8 @@ class WorkerRunner:
                 ctx.checkpoint()
                 completion = self.handler.handle(ctx)
                 self.queue.complete(lease, completion.result, persist=completion.persist)
+                if completion.after_commit is not None:
+                    completion.after_commit()
             except JobCancelled:
                 self.queue.acknowledge_cancel(lease)
                 logger.info("job {} cancelled while running", lease.job_id)

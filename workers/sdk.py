@@ -217,7 +217,16 @@ class JobQueue:
 
     def cancel(self, job_id: str, owner: str) -> Job:
         with self.db.write() as conn:
-            return self.jobs.cancel(conn, job_id, owner, utcnow())
+            return self.cancel_in(conn, job_id, owner)
+
+    def cancel_in(self, conn: Connection, job_id: str, owner: str) -> Job:
+        """Cancel inside the caller's transaction: a queued job ends now, a leased one is
+        flagged and stops at its worker's next checkpoint."""
+        job = self.jobs.cancel(conn, job_id, owner, utcnow())
+        metrics.record_job_event(
+            "cancelled" if job.status is JobStatus.CANCELLED else "cancel_requested"
+        )
+        return job
 
     def wait_for_work(self, since: int, timeout: float) -> bool:
         return self.db.wakeup.wait(since, timeout)

@@ -60,6 +60,7 @@ class JobRepository:
             "max_attempts": new.max_attempts,
             "available_at": now + timedelta(seconds=new.delay_s),
             "idempotency_key": new.idempotency_key,
+            "audio_ref": new.audio_ref,
             "cancel_requested": False,
             "progress": 0.0,
             "chunks_done": 0,
@@ -112,6 +113,15 @@ class JobRepository:
             query = query.where(jobs.c.id < before)
         rows = conn.execute(query.order_by(jobs.c.id.desc()).limit(limit)).all()
         return [to_job(r) for r in rows]
+
+    def count_active(self, conn: Connection, owner: str) -> int:
+        """The owner's queued and leased jobs (``STT_MAX_ACTIVE_JOBS_PER_USER``)."""
+        query = (
+            sa.select(sa.func.count())
+            .select_from(jobs)
+            .where(jobs.c.owner == owner, _in(_S.QUEUED, _S.LEASED))
+        )
+        return int(conn.execute(query).scalar_one())
 
     def count_by_status(self, conn: Connection) -> dict[str, int]:
         rows = conn.execute(sa.select(jobs.c.status, sa.func.count()).group_by(jobs.c.status))
@@ -231,9 +241,19 @@ class JobRepository:
         )
 
     def update_payload(
-        self, conn: Connection, lease: Lease, now: datetime, payload: dict[str, Any]
+        self,
+        conn: Connection,
+        lease: Lease,
+        now: datetime,
+        payload: dict[str, Any],
+        *,
+        audio_ref: str | None = None,
     ) -> Job:
-        return self._fenced(conn, lease, now, {"payload": payload})
+        """Replace the payload (and record the stored audio it now reads, if given)."""
+        values: dict[str, Any] = {"payload": payload}
+        if audio_ref is not None:
+            values["audio_ref"] = audio_ref
+        return self._fenced(conn, lease, now, values)
 
     def complete(
         self,

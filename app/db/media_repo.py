@@ -1,6 +1,9 @@
 """Media DB SQL: media rows, transcript chunks awaiting embedding, audit events.
 
-Every query is scoped by owner: tenants never read each other's rows. Callers own transactions.
+Every query is scoped by owner: tenants never read each other's rows. The one exception is
+:meth:`MediaRepository.audio_in_use`, which answers (yes/no, nothing else) whether a stored audio
+file is still needed by anyone, because the content-addressed store shares identical files
+across owners. Callers own transactions.
 """
 
 from __future__ import annotations
@@ -14,8 +17,12 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from app.db.ids import new_id
-from app.db.tables import audit_events, media, unvectorized_media_chunks
+from app.db.tables import audit_events, job_chunks, jobs, media, unvectorized_media_chunks
+from schemas.errors import NotFound
+from schemas.jobs import JobStatus
 from schemas.media import AuditEvent, Media, MediaChunk
+
+_ACTIVE = (JobStatus.QUEUED.value, JobStatus.LEASED.value)
 
 
 def _to_media(row: sa.Row[Any]) -> Media:
@@ -85,6 +92,34 @@ class MediaRepository:
             .returning(*media.c)
         ).one()
         return _to_media(row), False
+
+    def delete(self, conn: Connection, media_id: str, owner: str) -> Media:
+        """Delete the owner's media row, its embedding chunks and the chunk transcripts of the
+        jobs that produced it. Raises :class:`NotFound` when the owner has no such row."""
+        row = conn.execute(
+            media.delete().where(media.c.id == media_id, media.c.owner == owner).returning(*media.c)
+        ).first()
+        if row is None:
+            raise NotFound(f"no media with id '{media_id}'", param="id", code="media_not_found")
+        conn.execute(
+            unvectorized_media_chunks.delete().where(
+                unvectorized_media_chunks.c.media_id == media_id
+            )
+        )
+        producers = sa.select(jobs.c.id).where(jobs.c.media_id == media_id, jobs.c.owner == owner)
+        conn.execute(job_chunks.delete().where(job_chunks.c.job_id.in_(producers)))
+        return _to_media(row)
+
+    def audio_in_use(self, conn: Connection, audio_ref: str, *, except_job: str | None) -> bool:
+        """Whether a queued/leased job (other than ``except_job``) or any media row still
+        references ``audio_ref``: one query over both tables, any owner."""
+        active = sa.select(jobs.c.id).where(
+            jobs.c.audio_ref == audio_ref, jobs.c.status.in_(_ACTIVE)
+        )
+        if except_job is not None:
+            active = active.where(jobs.c.id != except_job)
+        kept = sa.select(media.c.id).where(media.c.audio_ref == audio_ref)
+        return bool(conn.execute(sa.select(sa.or_(active.exists(), kept.exists()))).scalar_one())
 
     def replace_chunks(
         self, conn: Connection, media_id: str, chunks: Sequence[MediaChunk], now: datetime

@@ -64,6 +64,7 @@ jobs = sa.Table(
     sa.Column("idempotency_key", sa.String(200)),
     sa.Column("result", sa.JSON),
     sa.Column("media_id", sa.String(40)),
+    sa.Column("audio_ref", sa.String(200)),  # the stored audio it reads (see audio_in_use)
     sa.Column("error", sa.JSON),
     sa.Column("cancel_requested", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("progress", sa.Float, nullable=False, server_default="0"),
@@ -76,6 +77,7 @@ jobs = sa.Table(
     sa.Index(None, "status", "pool", "priority", "available_at"),
     sa.Index(None, "status", "leased_until"),
     sa.Index(None, "owner", "created_at"),
+    sa.Index(None, "audio_ref"),
     sa.UniqueConstraint("owner", "idempotency_key"),
 )
 
@@ -118,6 +120,7 @@ media = sa.Table(
     _ts("updated_at"),
     sa.UniqueConstraint("owner", "content_hash", "options_hash"),
     sa.Index(None, "owner", "created_at"),
+    sa.Index(None, "audio_ref"),
 )
 
 # The embedding pipelines' contract name (tldw-style); quote it in raw PostgreSQL SQL.

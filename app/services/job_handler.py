@@ -18,14 +18,17 @@ from typing import Any, TypeVar
 
 from loguru import logger
 
-from app.core import metrics
+from app.core import metrics, tracing
 from app.core.config import Settings
+from app.core.log_context import bind
 from app.db.ids import new_token, utcnow
 from app.db.media_repo import MediaRepository
 from app.services.audio import decode_file
 from app.services.audio_store import AudioStore
 from app.services.chunking import ChunkTranscript, merge_chunks, plan_chunks, shift_segments
 from app.services.media import MediaWriter, options_hash
+from app.services.retention import AudioJanitor
+from app.services.transcription import span_attributes
 from app.services.url_ingest import UrlPolicy, download
 from providers.base import AudioInput
 from providers.registry import ProviderRegistry, Resolved
@@ -64,6 +67,7 @@ class TranscriptionHandler(JobHandler):
         self.infer = infer
         self.cpu_fallback = cpu_fallback
         self.media = MediaWriter(MediaRepository())
+        self.janitor = AudioJanitor(store, self.media.repo)
 
     # -- the job --------------------------------------------------------------------------
     def handle(self, ctx: JobContext) -> Completion:
@@ -77,23 +81,52 @@ class TranscriptionHandler(JobHandler):
                 existing = self.media.repo.find(conn, ctx.job.owner, content_hash, digest)
             if existing is not None:
                 logger.info("job {}: same audio and options as media {}", ctx.job.id, existing.id)
-                return Completion({"deduplicated": True}, persist=lambda _conn: existing.id)
+                reuse: dict[str, Any] = {"deduplicated": True}
+                return self._completion(ctx, payload, reuse, lambda _conn: existing.id)
         audio = self._decode(payload)
         ctx.checkpoint()
         transcript = self._transcribe_job(ctx, target, audio, payload)
-        job = ctx.job
+        job, keep_audio = ctx.job, not self.settings.delete_audio_after_transcription
 
-        def persist(conn: Any) -> str:
+        def save(conn: Any) -> str:
             return self.media.save(
                 conn,
                 job=job,
                 payload=payload,
                 transcript=transcript,
                 options_digest=digest,
+                actor=ctx.worker.worker_id,
+                keep_audio=keep_audio,
                 now=utcnow(),
             )
 
-        return Completion({"deduplicated": False, "duration": transcript.duration}, persist)
+        result: dict[str, Any] = {"deduplicated": False, "duration": transcript.duration}
+        return self._completion(ctx, payload, result, save)
+
+    def _completion(
+        self,
+        ctx: JobContext,
+        payload: TranscriptionPayload,
+        result: dict[str, Any],
+        save: Callable[[Any], str],
+    ) -> Completion:
+        """``STT_DELETE_AUDIO_AFTER_TRANSCRIPTION``: once the media row is committed without
+        the audio, delete the file unless another active job or media row still uses it."""
+        if not self.settings.delete_audio_after_transcription:
+            return Completion(result, save)
+        orphans: list[str | None] = []
+
+        def persist(conn: Any) -> str:
+            media_id = save(conn)
+            ref = payload.source.audio_ref
+            orphans.append(self.janitor.orphaned(conn, ref, except_job=ctx.job.id))
+            return media_id
+
+        def delete_audio() -> None:
+            if orphans and self.janitor.remove(orphans[-1]):
+                metrics.record_job_event("audio_deleted")
+
+        return Completion(result, persist, delete_audio)
 
     def on_terminal_failure(self, conn: Any, job: Job) -> None:
         self.media.record_failure(conn, job, utcnow())
@@ -118,7 +151,7 @@ class TranscriptionHandler(JobHandler):
         payload = payload.model_copy(update={"source": source})
         with self.queue.db.write() as conn:
             self.queue.jobs.update_payload(
-                conn, ctx.lease, utcnow(), payload.model_dump(mode="json")
+                conn, ctx.lease, utcnow(), payload.model_dump(mode="json"), audio_ref=stored.ref
             )
         return payload
 
@@ -133,11 +166,15 @@ class TranscriptionHandler(JobHandler):
         options = payload.options
         if words and not options.word_timestamps:
             options = options.model_copy(update={"word_timestamps": True})
+        bind(provider=target.label)
         started = time.perf_counter()
         try:
-            transcript: Transcript = self.infer(
-                target.provider.transcribe_batch, audio, options, target.model
-            )
+            with tracing.tracer().start_as_current_span(
+                "transcribe", attributes=span_attributes(target, audio)
+            ):
+                transcript: Transcript = self.infer(
+                    target.provider.transcribe_batch, audio, options, target.model
+                )
         except RetriableProviderError as exc:
             if self.cpu_fallback is None or "out of memory" not in exc.message.lower():
                 raise

@@ -1,7 +1,8 @@
-"""What the job and media APIs ask for: submit, look up, list, cancel, read results.
+"""What the job and media APIs ask for: submit, look up, list, cancel, delete, read results.
 
 Every method takes the caller's owner id and scopes every read and write by it. Methods are
-blocking (short database transactions); routes call them from a worker thread.
+blocking (short database transactions); routes call them from a worker thread. Submissions,
+cancellations and deletions write an audit event (with the acting user) in the same transaction.
 """
 
 from __future__ import annotations
@@ -9,13 +10,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from app.core.config import Settings
+from app.core.limits import enforce_job_cap
+from app.db.ids import utcnow
 from app.db.media_repo import MediaRepository
 from app.services.audio_store import AudioStore
 from app.services.media import transcript_of
+from app.services.retention import AudioJanitor
 from schemas.errors import InvalidRequest, NotFound
 from schemas.jobs import (
     AudioSource,
@@ -48,6 +54,7 @@ class JobService:
         self.queue = queue
         self.store = store
         self.media = MediaRepository()
+        self.janitor = AudioJanitor(store, self.media)
 
     # -- jobs -----------------------------------------------------------------------------
     def store_upload(self, path: Path, filename: str) -> AudioSource:
@@ -56,10 +63,20 @@ class JobService:
             kind="upload", filename=filename, audio_ref=stored.ref, content_hash=stored.sha256
         )
 
+    def check_job_cap(self, owner: str) -> None:
+        """Refuse early (before an upload is stored) when ``owner`` is at the job cap;
+        :meth:`submit` checks again in its transaction."""
+        with self.queue.db.read() as conn:
+            enforce_job_cap(self.queue.jobs.count_active(conn, owner), self.settings)
+
     def submit(
         self, owner: str, request: JobRequest, idempotency_key: str | None = None
     ) -> tuple[Job, bool]:
-        """Enqueue; with an idempotency key already used by ``owner``, return that job."""
+        """Enqueue; with an idempotency key already used by ``owner``, return that job.
+
+        Raises :class:`RateLimited` when ``owner`` already has ``STT_MAX_ACTIVE_JOBS_PER_USER``
+        queued or leased jobs (a replayed idempotency key is answered even then).
+        """
         new = NewJob(
             owner=owner,
             kind=KIND,
@@ -68,6 +85,7 @@ class JobService:
             priority=request.priority,
             max_attempts=request.max_attempts or self.settings.job_max_attempts,
             idempotency_key=idempotency_key,
+            audio_ref=request.payload.source.audio_ref,
         )
         db = self.queue.db
         try:
@@ -76,7 +94,10 @@ class JobService:
                     existing = self.queue.jobs.by_idempotency_key(conn, owner, idempotency_key)
                     if existing is not None:
                         return existing, False
+                enforce_job_cap(self.queue.jobs.count_active(conn, owner), self.settings)
                 job = self.queue.enqueue_in(conn, new)
+                actor = request.payload.audit.get("actor")
+                self._audit(conn, owner, "created", actor, job_id=job.id)
         except IntegrityError:  # a concurrent submission with the same key won the race
             assert idempotency_key is not None
             with db.read() as conn:
@@ -86,6 +107,28 @@ class JobService:
             return existing, False
         self.queue.signal()
         return job, True
+
+    def _audit(
+        self,
+        conn: Connection,
+        owner: str,
+        event: str,
+        actor: str | None,
+        details: dict[str, Any] | None = None,
+        *,
+        job_id: str | None = None,
+        media_id: str | None = None,
+    ) -> None:
+        self.media.add_event(
+            conn,
+            owner=owner,
+            event=event,
+            job_id=job_id,
+            media_id=media_id,
+            actor=actor or owner,
+            details=details,
+            now=utcnow(),
+        )
 
     def get(self, owner: str, job_id: str) -> Job:
         with self.queue.db.read() as conn:
@@ -102,8 +145,11 @@ class JobService:
                 conn, owner, statuses=statuses, limit=limit, before=before
             )
 
-    def cancel(self, owner: str, job_id: str) -> Job:
-        job = self.queue.cancel(job_id, owner)
+    def cancel(self, owner: str, job_id: str, actor: str | None = None) -> Job:
+        with self.queue.db.write() as conn:
+            job = self.queue.cancel_in(conn, job_id, owner)
+            details = {"status": job.status.value}
+            self._audit(conn, owner, "cancelled", actor, details, job_id=job.id)
         return job
 
     def transcript(self, owner: str, job: Job) -> Transcript:
@@ -114,6 +160,14 @@ class JobService:
                 code="job_not_finished",
             )
         return transcript_of(self.get_media(owner, job.media_id))
+
+    def result_of(self, owner: str, job: Job) -> Transcript | None:
+        """A succeeded job's transcript; None before that, or once its media was deleted."""
+        if job.status is not JobStatus.SUCCEEDED or job.media_id is None:
+            return None
+        with self.queue.db.read() as conn:
+            media = self.media.get(conn, job.media_id, owner)
+        return transcript_of(media) if media is not None else None
 
     # -- media ----------------------------------------------------------------------------
     def get_media(self, owner: str, media_id: str) -> Media:
@@ -126,6 +180,17 @@ class JobService:
     def list_media(self, owner: str, *, limit: int, before: str | None) -> list[Media]:
         with self.queue.db.read() as conn:
             return self.media.list_owned(conn, owner, limit=limit, before=before)
+
+    def delete_media(self, owner: str, media_id: str, actor: str | None = None) -> Media:
+        """Delete the media row, its transcript chunks and, unless another job or media row
+        still uses it, its stored audio file (after the transaction commits)."""
+        with self.queue.db.write() as conn:
+            media = self.media.delete(conn, media_id, owner)
+            orphan = self.janitor.orphaned(conn, media.audio_ref)
+            details = {"source": media.source, "audio": "deleted" if orphan else "kept"}
+            self._audit(conn, owner, "deleted", actor, details, media_id=media.id)
+        self.janitor.remove(orphan)
+        return media
 
     def media_events(self, owner: str, media_id: str) -> list[AuditEvent]:
         with self.queue.db.read() as conn:

@@ -4,7 +4,7 @@ A finished transcription becomes one ``media`` row keyed by (owner, content hash
 hash): the plain ``transcript`` text plus ``analysis_details`` (the canonical transcript minus its
 text: segments, words, language, duration, diarization, provider metadata), transcript slices
 for embedding pipelines (``UnvectorizedMediaChunks``) and an audit event (``created`` or
-``updated``; ``failed`` when a job ends without a transcript).
+``updated``; ``failed`` when a job ends without a transcript), whose actor is the worker id.
 """
 
 from __future__ import annotations
@@ -95,8 +95,13 @@ class MediaWriter:
         payload: TranscriptionPayload,
         transcript: Transcript,
         options_digest: str,
+        actor: str,
         now: datetime,
+        keep_audio: bool = True,
     ) -> str:
+        """Upsert the media row, its embedding chunks and a ``created``/``updated`` audit event
+        by ``actor`` (the worker). Without ``keep_audio`` the row does not reference the stored
+        audio (``STT_DELETE_AUDIO_AFTER_TRANSCRIPTION``)."""
         assert payload.source.content_hash is not None
         media, created = self.repo.upsert(
             conn,
@@ -106,7 +111,7 @@ class MediaWriter:
                 "filename": payload.source.filename,
                 "content_hash": payload.source.content_hash,
                 "options_hash": options_digest,
-                "audio_ref": payload.source.audio_ref,
+                "audio_ref": payload.source.audio_ref if keep_audio else None,
                 "duration": transcript.duration,
                 "language": transcript.language,
                 "provider": transcript.metadata.provider,
@@ -126,19 +131,20 @@ class MediaWriter:
             event="created" if created else "updated",
             media_id=media.id,
             job_id=job.id,
-            actor=payload.audit.get("actor"),
+            actor=actor,
             details={"source": media.source, "duration": transcript.duration},
             now=now,
         )
         return media.id
 
     def record_failure(self, conn: Connection, job: Job, now: datetime) -> None:
+        """A ``failed`` audit event by the worker that ended the job (``dead`` or ``failed``)."""
         self.repo.add_event(
             conn,
             owner=job.owner,
             event="failed",
             job_id=job.id,
-            actor=job.payload.get("audit", {}).get("actor"),
+            actor=job.worker_id,
             details=job.error.model_dump() if job.error else None,
             now=now,
         )

@@ -13,9 +13,15 @@ from pathlib import Path
 import numpy as np
 
 from app.core.config import Settings
+from app.db.database import Database
+from app.services.gateway import build_providers
+from app.services.job_handler import Infer, call_directly
+from app.services.job_worker import build_runner
 from app.services.jobs import JobRequest, JobService
-from schemas.jobs import Job, TranscriptionPayload
+from providers.registry import ProviderRegistry
+from schemas.jobs import Job, Pool, TranscriptionPayload
 from schemas.options import TranscriptionOptions
+from workers.runner import WorkerRunner
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -91,3 +97,16 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.05)
+
+
+def mock_runner(
+    settings: Settings, db: Database, infer: Infer = call_directly, concurrency: int = 1
+) -> WorkerRunner:
+    """An in-process worker (not started) with the mock provider."""
+    registry = ProviderRegistry(
+        build_providers(settings),
+        default_provider="mock",
+        default_model="mock",
+        translation_model="mock",
+    )
+    return build_runner(settings, db, registry, pool=Pool.ANY, concurrency=concurrency, infer=infer)

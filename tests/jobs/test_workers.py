@@ -19,13 +19,10 @@ from app.core.config import Settings
 from app.db.database import Database
 from app.db.media_repo import MediaRepository
 from app.db.tables import audit_events, jobs, media
-from app.services.gateway import build_providers
-from app.services.job_worker import build_runner
 from app.services.jobs import JobService
-from providers.registry import ProviderRegistry
 from schemas.errors import FatalProviderError, LeaseLost, RetriableProviderError
-from schemas.jobs import JobStatus, Lease, Pool
-from tests.jobs.support import spawn_worker, submit_file, wait_for, write_wav
+from schemas.jobs import JobStatus, Lease
+from tests.jobs.support import mock_runner, spawn_worker, submit_file, wait_for, write_wav
 from workers.runner import WorkerRunner
 from workers.sdk import JobQueue, classify
 
@@ -57,15 +54,7 @@ def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
 
 
 def _runner(settings: Settings, db: Database, infer: Callable[..., Any], **kw: Any) -> WorkerRunner:
-    registry = ProviderRegistry(
-        build_providers(settings),
-        default_provider="mock",
-        default_model="mock",
-        translation_model="mock",
-    )
-    return build_runner(
-        settings, db, registry, pool=Pool.ANY, concurrency=kw.pop("concurrency", 1), infer=infer
-    )
+    return mock_runner(settings, db, infer, concurrency=kw.pop("concurrency", 1))
 
 
 @pytest.mark.slow
@@ -78,6 +67,8 @@ def test_exactly_once_with_four_worker_processes(
 ) -> None:
     audio_dir = tmp_path / "in"
     audio_dir.mkdir()
+    uncapped = job_settings.model_copy(update={"max_active_jobs_per_user": 1000})
+    service = JobService(uncapped, service.queue, service.store)
     ids = {
         submit_file(service, write_wav(audio_dir / f"{i}.wav", 0.3, seed=i)).id for i in range(200)
     }
@@ -91,7 +82,9 @@ def test_exactly_once_with_four_worker_processes(
     assert all(r.attempts == 1 for r in rows)
     assert sorted(media_jobs) == sorted(ids)  # one media row per job, none twice
     assert len({r.media_id for r in rows}) == 200
-    assert _count(db, audit_events, audit_events.c.event == "created") == 200
+    created = audit_events.c.event == "created"
+    assert _count(db, audit_events, created, audit_events.c.media_id.is_not(None)) == 200
+    assert _count(db, audit_events, created, audit_events.c.media_id.is_(None)) == 200  # jobs
     processes_used = {w.split(":")[1] for (w,) in _worker_ids(db)}
     assert len(processes_used) >= 2  # the work really was shared between processes
     for proc in processes:  # graceful shutdown on SIGTERM
@@ -172,7 +165,11 @@ def test_retriable_provider_errors_end_dead_with_an_audit_event(
     assert dead.error is not None and dead.error.code == "provider_unavailable"
     with db.read() as conn:
         events = MediaRepository().events(conn, "alice", job_id=job.id)
-    assert [e.event for e in events] == ["failed"]
+    assert [(e.event, e.actor) for e in events] == [
+        ("created", "alice"),  # the submitting user
+        ("failed", dead.worker_id),  # the worker that ended it
+    ]
+    assert dead.worker_id is not None and dead.worker_id.startswith(runner.worker_id)
 
 
 def test_fatal_provider_error_is_not_retried(

@@ -139,3 +139,29 @@ def test_latency_buckets_reach_tens_of_minutes() -> None:
     assert metrics.bounded("/models/ggml/tiny.bin", fallback="custom") == "custom"
     assert metrics.bounded("tiny.en") == "tiny.en"
     assert metrics.bounded("x" * 65) == "other"
+
+
+def test_streaming_token_latency_observed_per_partial_and_final(
+    make_client: ClientFactory,
+) -> None:
+    user = bearer(token("metrics-user", "stream"))
+    tone = wav_bytes(3.0)[44:]  # PCM16 at 16 kHz: the mock hears a word per half second
+    frame = 3200  # 100 ms
+    with make_client(auth_mode="jwt", jwt_secret=JWT_SECRET) as client:
+        count = "audio_stt_streaming_token_latency_seconds_count"
+        total = "audio_stt_streaming_token_latency_seconds_sum"
+        before, before_s = value(client, count), value(client, total)
+        with client.websocket_connect("/v1/audio/stream/transcribe", headers=user) as ws:
+            ws.send_json({"type": "start", "model": "mock", "vad": {"enabled": False}})
+            assert ws.receive_json()["type"] == "start"
+            for first in range(0, len(tone), frame):
+                ws.send_bytes(tone[first : first + frame])
+            ws.send_json({"type": "stop"})
+            kinds = []
+            while (kind := ws.receive_json()["type"]) != "end":
+                kinds.append(kind)
+        after, after_s = value(client, count), value(client, total)
+    transcripts = sum(kind in ("partial", "final") for kind in kinds)
+    assert "final" in kinds and transcripts >= 2
+    assert after - before == transcripts  # one observation per partial/final sent
+    assert 0 < (after_s - before_s) / transcripts < 5.0  # seconds, audio arrival to event

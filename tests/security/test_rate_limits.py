@@ -187,6 +187,44 @@ def test_job_cap(make_settings: Any) -> None:
     assert info.value.code == "too_many_active_jobs" and info.value.retry_after
 
 
+def test_job_cap_over_http(make_client: ClientFactory) -> None:
+    overrides = jwt_limits(max_active_jobs_per_user=1, embedded_worker=False)
+    with make_client(**overrides) as client:
+
+        def submit(headers: dict[str, str]):  # type: ignore[no-untyped-def]
+            return client.post(
+                "/v1/audio/jobs",
+                headers=headers,
+                files={"file": ("a.wav", wav_bytes(), "audio/wav")},
+                data={"model": "mock"},
+            )
+
+        first = submit(ALICE)
+        assert first.status_code == 202, first.text
+        assert_limited(submit(ALICE), "too_many_active_jobs")
+        assert submit(BOB).status_code == 202  # the cap is per user
+        cancelled = client.post(f"/api/v1/audio/jobs/{first.json()['id']}/cancel", headers=ALICE)
+        assert cancelled.json()["status"] == "cancelled"
+        assert submit(ALICE).status_code == 202
+
+
+def test_provider_limit_at_stream_start(make_client: ClientFactory) -> None:
+    with make_client(**jwt_limits(rate_limit_providers="mock=1/minute")) as client:
+        with client.websocket_connect("/v1/audio/stream/transcribe", headers=ALICE) as ws:
+            ws.send_json({"type": "start", "model": "mock"})
+            assert ws.receive_json()["type"] == "start"
+            ws.send_json({"type": "stop"})
+            while ws.receive_json()["type"] != "end":
+                pass
+        with client.websocket_connect("/v1/audio/stream/transcribe", headers=BOB) as ws:
+            ws.send_json({"type": "start", "model": "mock"})
+            refused = ws.receive_json()
+            assert refused["type"] == "error" and not refused["fatal"]
+            assert refused["code"] == "provider_rate_limit_exceeded"
+            ws.send_json({"type": "stop"})  # not started: stopping is a protocol error too
+            ws.close()
+
+
 def test_provider_limit_syntax() -> None:
     limits = parse_provider_limits("external=30/minute, mock=5/second;100/minute")
     assert [str(i) for i in limits["mock"]] == ["5 per 1 second", "100 per 1 minute"]

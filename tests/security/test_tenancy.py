@@ -1,5 +1,6 @@
 """Tenant isolation over jobs and media (another user's ids answer 404, never 403, so ids do not
-leak), and stored job audio encrypted at rest while workers read it transparently."""
+leak), stored job audio encrypted at rest while workers read it transparently, and deleting
+media over HTTP."""
 
 from __future__ import annotations
 
@@ -16,11 +17,13 @@ ALICE = bearer(token("alice", "jobs transcribe"))
 BOB = bearer(token("bob", "jobs transcribe"))
 
 
-def finished_job(client: TestClient, headers: dict[str, str]) -> dict[str, Any]:
+def finished_job(
+    client: TestClient, headers: dict[str, str], seconds: float = 1.0
+) -> dict[str, Any]:
     created = client.post(
         "/v1/audio/jobs",
         headers=headers,
-        files={"file": ("a.wav", wav_bytes(1.0), "audio/wav")},
+        files={"file": ("a.wav", wav_bytes(seconds), "audio/wav")},
         data={"model": "mock"},
     )
     assert created.status_code == 202, created.text
@@ -50,6 +53,7 @@ def test_other_tenants_resources_are_invisible(make_client: ClientFactory) -> No
                 ("GET", f"{prefix}/media/{media_id}"),
                 ("GET", f"{prefix}/media/{media_id}/transcript"),
                 ("GET", f"{prefix}/media/{media_id}/events"),
+                ("DELETE", f"{prefix}/media/{media_id}"),
             )
             for method, path in mine:
                 response = client.request(method, path, headers=BOB)
@@ -61,3 +65,28 @@ def test_other_tenants_resources_are_invisible(make_client: ClientFactory) -> No
         stored = [p for p in client.app.state.settings.audio_store_dir.rglob("*") if p.is_file()]  # type: ignore[attr-defined]
     assert stored, "the job's audio is kept in the store"
     assert all(is_encrypted(p) for p in stored if not p.name.startswith("."))
+
+
+def test_delete_media_over_http(make_client: ClientFactory) -> None:
+    with make_client(auth_mode="jwt", jwt_secret=JWT_SECRET) as client:
+        store = client.app.state.settings.audio_store_dir  # type: ignore[attr-defined]
+        for prefix, seconds in (("/v1", 1.0), ("/api/v1", 1.5)):
+            job = finished_job(client, ALICE, seconds)
+            ref = client.get(f"{prefix}/media/{job['media_id']}", headers=ALICE).json()["audio_ref"]
+            audio = store / ref[7:9] / ref[7:]
+            assert audio.is_file()
+            deleted = client.delete(f"{prefix}/media/{job['media_id']}", headers=ALICE)
+            assert deleted.status_code == 200, deleted.text
+            assert deleted.json() == {
+                "id": job["media_id"],
+                "object": "media.deleted",
+                "deleted": True,
+            }
+            assert not audio.exists()  # nothing else used these bytes
+            for path in (f"/media/{job['media_id']}", f"/media/{job['media_id']}/transcript"):
+                assert client.get(prefix + path, headers=ALICE).status_code == 404
+            again = client.delete(f"{prefix}/media/{job['media_id']}", headers=ALICE)
+            assert again.status_code == 404
+            assert again.json()["error"]["code"] == "media_not_found"
+            kept = client.get(f"{prefix}/audio/jobs/{job['id']}", headers=ALICE).json()
+            assert kept["status"] == "succeeded" and kept["result"] is None

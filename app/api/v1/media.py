@@ -1,4 +1,5 @@
-"""The Media DB over HTTP: ``/v1/media`` (list), ``/v1/media/{id}``, its transcript and audit."""
+"""The Media DB over HTTP: ``/v1/media`` (list), ``/v1/media/{id}`` (read, delete), its
+transcript and audit events."""
 
 from __future__ import annotations
 
@@ -25,6 +26,12 @@ class MediaList(BaseModel):
     last_id: str | None = None
 
 
+class MediaDeleted(BaseModel):
+    id: str
+    object: Literal["media.deleted"] = "media.deleted"
+    deleted: bool = True
+
+
 class AuditEventList(BaseModel):
     object: Literal["list"] = "list"
     data: list[AuditEvent]
@@ -47,6 +54,17 @@ async def list_media(
 @router.get("/media/{media_id}", response_model=Media, summary="A media item and its analysis")
 async def get_media(media_id: str, gateway: GatewayDep, principal: JobsUser) -> Media:
     return await run_in_threadpool(_service(gateway).get_media, principal.user_id, media_id)
+
+
+@router.delete(
+    "/media/{media_id}",
+    response_model=MediaDeleted,
+    summary="Delete a media item, its transcript chunks and its stored audio",
+)
+async def delete_media(media_id: str, gateway: GatewayDep, principal: JobsUser) -> MediaDeleted:
+    user = principal.user_id
+    media = await run_in_threadpool(_service(gateway).delete_media, user, media_id, user)
+    return MediaDeleted(id=media.id)
 
 
 @router.get("/media/{media_id}/transcript", summary="The transcript in an OpenAI format")

@@ -9,8 +9,9 @@ dropped.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,6 +23,8 @@ from schemas.streaming import ControlType, StartMessage
 class AudioItem:
     samples: np.ndarray  # 16 kHz float32
     paused: bool = False
+    # When the reader queued it (monotonic): streaming token latency is measured from here.
+    received_at: float = field(default_factory=time.monotonic, compare=False)
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class StartItem:
 @dataclass(frozen=True)
 class ControlItem:
     control: ControlType
+    received_at: float = field(default_factory=time.monotonic, compare=False)
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,7 @@ class ShutdownItem:
     """The reader ends the session (idle timeout, limits, abuse): finalize, report, close."""
 
     error: GatewayError
+    received_at: float = field(default_factory=time.monotonic, compare=False)
 
 
 Item = AudioItem | StartItem | ControlItem | ShutdownItem

@@ -1,9 +1,12 @@
 """One live WebSocket session: a socket reader and a decoder loop joined by an :class:`Inbox`.
 
-The reader parses frames, enforces the state machine and limits, converts audio to 16 kHz and
+The reader parses frames, enforces the state machine and limits (the ``start`` message also
+counts against the provider's rate limit, like a REST call), converts audio to 16 kHz and
 queues it (blocking when the decoder falls behind: backpressure). The decoder loop takes audio
 in steps of ``STT_STREAM_MIN_STEP_MS``..``STT_STREAM_MAX_STEP_MS``, runs the engine in the
-decode pool and sends its events. The session's lease is released on every exit path, after
+decode pool and sends its events; each partial/final observes
+``audio_stt_streaming_token_latency_seconds`` from the arrival of the oldest audio (or control
+message) it answers. The session's lease is released on every exit path, after
 any decode still running in a worker thread has finished.
 """
 
@@ -13,13 +16,14 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import numpy as np
 from loguru import logger
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected
 
+from app.core import metrics
 from app.core.errors import WS_CLOSE_NORMAL, websocket_close_code
 from app.services.streaming.audio import FrameConverter
 from app.services.streaming.engine import EngineConfig, Event, OnlineTranscriber
@@ -58,6 +62,11 @@ from schemas.streaming import (
 T = TypeVar("T")
 _MS = SAMPLE_RATE // 1000
 _SEND_ERRORS = (WebSocketDisconnect, WebSocketDisconnected, OSError, TimeoutError)
+AdmitProvider = Callable[[str], Awaitable[None]]  # RateLimits.admit_provider
+
+
+async def _no_provider_limit(_provider: str) -> None:
+    return None
 
 
 class ClientGone(Exception):
@@ -72,8 +81,10 @@ class StreamSession:
         manager: StreamingManager,
         registry: ProviderRegistry,
         principal: Principal,
+        admit_provider: AdmitProvider = _no_provider_limit,
     ) -> None:
         self.id = uuid.uuid4().hex
+        self._admit_provider = admit_provider
         self._ws = websocket
         self._manager = manager
         self._settings = s = manager.settings
@@ -156,9 +167,11 @@ class StreamSession:
                 self._closed = True
                 raise ClientGone from None
 
-    async def _send_all(self, events: list[Event]) -> None:
+    async def _send_all(self, events: list[Event], since: float) -> None:
+        """Send partials/finals; ``since``: when the audio or control they answer arrived."""
         for event in events:
             await self._send(event)
+            metrics.observe_token_latency(time.monotonic() - since)
 
     async def _close(self, code: int, reason: str = "") -> None:
         async with self._send_lock:
@@ -266,7 +279,11 @@ class StreamSession:
             await self._audio(decode_base64(parsed.data))
         elif isinstance(parsed, StartMessage):
             self._machine.check(Message.START)
-            await self._inbox.put(StartItem(self._configure(parsed)))
+            pending = self._configure(parsed)
+            await self._admit_provider(pending[1].provider.name)  # 429-style error if refused
+            self._pending_start = pending
+            self._converter = FrameConverter(parsed.sample_rate, parsed.encoding)
+            await self._inbox.put(StartItem(parsed))
             self._machine.apply(Message.START)
         else:
             kind = Message(parsed.type.value)
@@ -290,7 +307,8 @@ class StreamSession:
             self._received += len(piece)
             await self._inbox.put(AudioItem(piece, paused=paused))
 
-    def _configure(self, start: StartMessage) -> StartMessage:
+    def _configure(self, start: StartMessage) -> tuple[StartMessage, Resolved, ResolvedConfig]:
+        """Validate ``start`` against the registry and limits; nothing is applied yet."""
         s = self._settings
         target = self._registry.resolve(start.model or OPENAI_ALIAS)
         if not target.provider.capabilities().streaming:
@@ -318,9 +336,7 @@ class StreamSession:
             beam_size=beam,
             vad=vad,
         )
-        self._converter = FrameConverter(start.sample_rate, start.encoding)
-        self._pending_start = (start, target, config)
-        return start
+        return start, target, config
 
     # -- decoder loop ---------------------------------------------------------------------
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
@@ -341,18 +357,19 @@ class StreamSession:
                     events = await self._run(engine.skip, len(item.samples))
                 else:
                     events = await self._run(engine.feed, await self._coalesce(item))
-                await self._send_all(events)
+                await self._send_all(events, item.received_at)
                 await self._ack()
             elif isinstance(item, ControlItem):
                 if item.control is ControlType.STOP:
-                    await self._finish("stop")
+                    await self._finish("stop", item.received_at)
                     return
                 if item.control is not ControlType.RESUME:
                     reason = "pause" if item.control is ControlType.PAUSE else "commit"
-                    await self._send_all(await self._run(self._require_engine().finalize, reason))
+                    events = await self._run(self._require_engine().finalize, reason)
+                    await self._send_all(events, item.received_at)
                 await self._ack(item.control)
             else:
-                await self._finish(item.error.code, item.error)
+                await self._finish(item.error.code, item.received_at, item.error)
                 return
 
     def _require_engine(self) -> OnlineTranscriber:
@@ -417,10 +434,10 @@ class StreamSession:
             )
         )
 
-    async def _finish(self, reason: str, error: GatewayError | None = None) -> None:
+    async def _finish(self, reason: str, since: float, error: GatewayError | None = None) -> None:
         if self._engine is not None:
             final = "stop" if error is None else "shutdown"
-            await self._send_all(await self._run(self._engine.finalize, final))
+            await self._send_all(await self._run(self._engine.finalize, final), since)
         if error is not None:
             await self._send(_error_event(error, fatal=True))
         if self._engine is not None:
