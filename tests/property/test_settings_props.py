@@ -22,7 +22,11 @@ def test_bounds(name: str, data: st.DataObject) -> None:
     low, high = BOUNDED[name]
     inside = data.draw(st.integers(low, high))
     outside = data.draw(st.integers(high + 1, high + 10**6) | st.integers(low - 10**6, low - 1))
-    extra = {"STT_DEFAULT_BEAM_SIZE": 1} if name == "STT_MAX_BEAM_SIZE" else {}
+    extra = (
+        {"STT_DEFAULT_BEAM_SIZE": 1, "STT_STREAM_BEAM_SIZE": 1}
+        if name == "STT_MAX_BEAM_SIZE"
+        else {}
+    )
     settings = load_settings(_env_file=None, **{name: inside}, **extra)
     field = next(f for f, info in type(settings).model_fields.items()
                  if info.validation_alias == name)

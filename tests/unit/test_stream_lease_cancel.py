@@ -1,23 +1,49 @@
-"""A session whose handler task is cancelled (server shutdown, ASGI cancel scope) still
-returns its capacity lease."""
+"""A session whose handler task is cancelled (server shutdown, an ASGI cancel scope) still
+returns its capacity lease, even when the cancellation is delivered again and again while it
+cleans up (anyio's cancellation is level-triggered: every await re-raises)."""
 
 from __future__ import annotations
 
-from fastapi.testclient import TestClient
+import asyncio
+from typing import Any
 
-from app.main import create_app
+from app.services.gateway import build_gateway
+from app.services.streaming.session import StreamSession
+from schemas.auth import Principal, Scope
 from tests.conftest import SettingsFactory
 
 
-def test_lease_released_when_the_handler_is_cancelled(make_settings: SettingsFactory) -> None:
-    app = create_app(make_settings(embedded_worker=False, stream_max_sessions=1))
-    with TestClient(app) as client:
-        leases = app.state.gateway.streaming.leases
-        for _ in range(3):  # with a leak the second session would be refused
-            with client.websocket_connect("/v1/audio/stream/transcribe") as ws:
-                ws.send_json({"type": "start", "model": "mock", "sample_rate": 16000})
-                assert ws.receive_json()["type"] == "start"
-                assert leases.active == 1
-            # leaving the block disconnects abruptly; TestClient cancels the handler task
-        client.get("/health")
-        assert leases.active == 0
+class _SilentSocket:
+    """A connected client that never sends anything."""
+
+    async def receive(self) -> dict[str, Any]:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    async def send_text(self, data: str) -> None:
+        pass
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        pass
+
+
+async def test_lease_released_under_repeated_cancellation(make_settings: SettingsFactory) -> None:
+    gateway = build_gateway(make_settings(embedded_worker=False, stream_max_sessions=1))
+    try:
+        leases = gateway.streaming.leases
+        for _ in range(3):  # with a leak the second session could not even start
+            session = StreamSession(
+                _SilentSocket(),  # type: ignore[arg-type]
+                manager=gateway.streaming,
+                registry=gateway.registry,
+                principal=Principal(user_id="u", scopes=frozenset(Scope)),
+            )
+            task = asyncio.create_task(session.run())
+            while leases.active == 0:
+                await asyncio.sleep(0.001)
+            while not task.done():
+                task.cancel()
+                await asyncio.sleep(0)
+            assert leases.active == 0
+    finally:
+        gateway.close()
