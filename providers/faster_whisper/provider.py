@@ -189,9 +189,13 @@ class FasterWhisperProvider(Provider):
     def transcribe_stream(
         self, audio: AudioInput, options: TranscriptionOptions, model: str
     ) -> SegmentStream:
-        """One live-session window: greedy-or-beam at a single temperature (no fallback ladder,
-        so latency stays predictable), word timestamps on, no VAD, no conditioning between
-        internal 30 s windows (live windows are shorter than one)."""
+        """One live-session window: word timestamps on, no VAD, no conditioning between
+        internal 30 s windows (live windows are shorter than one).
+
+        Latency must stay predictable, so the temperature ladder has one fallback step only,
+        the output is bounded by the window's length, and a segment that still looks like a
+        repetition loop or non-speech (Whisper's own thresholds) is dropped rather than shown.
+        """
         whisper = self.load(model)
         self._check(whisper, options, model)
         try:
@@ -201,14 +205,16 @@ class FasterWhisperProvider(Provider):
                 task=options.task.value,
                 beam_size=options.beam_size,
                 best_of=1,
-                temperature=options.temperature,
+                temperature=[options.temperature, min(1.0, options.temperature + 0.4)],
+                compression_ratio_threshold=MAX_COMPRESSION_RATIO,
                 initial_prompt=options.prompt or None,
                 hotwords=options.hotwords or None,
                 word_timestamps=True,
                 vad_filter=False,
                 condition_on_previous_text=False,
+                max_new_tokens=stream_token_budget(audio.duration),
             )
-            segments = list(self._convert(raw))
+            segments = [s for s in self._convert(raw) if plausible_speech(s)]
         except ValueError as exc:
             raise InvalidRequest(f"invalid streaming options: {exc}") from exc
         except RuntimeError as exc:
@@ -271,6 +277,26 @@ class FasterWhisperProvider(Provider):
             probability=probability,
             all_probs=[(lang, float(p)) for lang, p in ranked],
         )
+
+
+#: Whisper's defaults: above this gzip ratio a text is a repetition loop; a segment whose
+#: no-speech probability is high while its decoder confidence is low is not speech.
+MAX_COMPRESSION_RATIO = 2.4
+NO_SPEECH_PROB = 0.6
+MIN_AVG_LOGPROB = -1.0
+
+
+def plausible_speech(segment: Segment) -> bool:
+    """False for hallucinations that survived decoding: loops, or text over silence."""
+    if (segment.compression_ratio or 0.0) > MAX_COMPRESSION_RATIO:
+        return False
+    silent = (segment.no_speech_prob or 0.0) > NO_SPEECH_PROB
+    return not (silent and (segment.avg_logprob or 0.0) < MIN_AVG_LOGPROB)
+
+
+def stream_token_budget(seconds: float) -> int:
+    """Tokens a live window may produce: fast speech is ~7 tokens/s; the rest is a loop."""
+    return min(440, 16 + math.ceil(12 * seconds))
 
 
 def _temperatures(base: float) -> list[float]:

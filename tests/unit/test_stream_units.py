@@ -157,3 +157,46 @@ async def test_inbox_blocks_when_full_and_keeps_order() -> None:
     assert isinstance(first, AudioItem)
     assert await inbox.get() == ControlItem(ControlType.COMMIT)
     assert inbox.samples == 0
+
+
+def test_live_windows_drop_repetition_loops_and_text_over_silence() -> None:
+    from providers.faster_whisper.provider import plausible_speech, stream_token_budget
+    from schemas.transcript import Segment
+
+    def seg(**kw: float) -> Segment:
+        return Segment(id=0, start=0, end=1, text="x", **kw)
+
+    assert plausible_speech(seg(compression_ratio=1.4, no_speech_prob=0.1, avg_logprob=-0.3))
+    assert not plausible_speech(seg(compression_ratio=5.2, no_speech_prob=0.1, avg_logprob=-0.2))
+    assert not plausible_speech(seg(compression_ratio=1.2, no_speech_prob=0.9, avg_logprob=-1.4))
+    assert plausible_speech(seg(compression_ratio=1.2, no_speech_prob=0.9, avg_logprob=-0.4))
+    assert stream_token_budget(12.0) >= 12 * 7  # room for fast speech
+    assert stream_token_budget(600.0) == 440  # never past Whisper's context
+
+
+def test_mid_speech_cut_prefers_the_latest_pause() -> None:
+    from app.services.streaming.agreement import LocalAgreement, TimedWord
+
+    agreement = LocalAgreement()
+    words = [
+        TimedWord("one", 0.0, 0.4),
+        TimedWord("two", 0.4, 0.8),
+        TimedWord("three", 1.3, 1.7),
+        TimedWord("four", 1.7, 2.0),
+        TimedWord("five", 2.5, 2.9),
+        TimedWord("six", 2.9, 3.2),
+    ]
+    agreement.update(words)
+    agreement.update(words)
+    assert agreement.pause_before_end(0.2, not_before=0.0) == 4  # the pause before "five"
+    assert agreement.pause_before_end(0.2, not_before=2.1) is None  # too early to cut there
+    assert agreement.pause_before_end(0.6, not_before=0.0) is None  # no pause that long
+    taken = agreement.take_committed(keep_context=True, upto=4)
+    assert [w.text for w in taken] == ["one", "two", "three", "four"]
+    assert [w.text for w in agreement.committed] == ["five", "six"]  # still committed
+    # the next window re-hears "five six" from the pause on: nothing is committed twice
+    agreement.update(
+        [TimedWord("five", 2.52, 2.9), TimedWord("six", 2.9, 3.2), TimedWord("seven", 3.3, 3.6)]
+    )
+    assert [w.text for w in agreement.committed] == ["five", "six"]
+    assert [w.text for w in agreement.tentative] == ["seven"]

@@ -100,8 +100,21 @@ class LocalAgreement:
         self.tentative = []
         return rest
 
-    def take_committed(self, *, keep_context: bool) -> list[TimedWord]:
+    def pause_before_end(self, min_pause_s: float, not_before: float) -> int | None:
+        """Index of the committed word that follows the latest pause of ``min_pause_s`` or
+        more starting at ``not_before`` or later; ``None`` when the speaker never paused."""
+        for i in range(len(self.committed) - 1, 0, -1):
+            if self.committed[i - 1].end < not_before:
+                return None
+            if self.committed[i].start - self.committed[i - 1].end >= min_pause_s:
+                return i
+        return None
+
+    def take_committed(self, *, keep_context: bool, upto: int | None = None) -> list[TimedWord]:
         """Hand the committed words over (to a ``final``) and start the next utterance.
+
+        ``upto`` hands over only the first ``upto`` words; the rest stay committed (never
+        retracted) and open the next final.
 
         ``keep_context`` when the next window starts right after the last committed word
         (a buffer cut mid-speech): the join context and the tentative tail stay, so the next
@@ -109,7 +122,8 @@ class LocalAgreement:
         cut at silence the next window holds only new audio, so the context is dropped and a
         phrase the speaker really repeats is not mistaken for a duplicate.
         """
-        words, self.committed = self.committed, []
+        n = len(self.committed) if upto is None else upto
+        words, self.committed = self.committed[:n], self.committed[n:]
         if not keep_context:
             self._context = []
             self.tentative = []

@@ -26,6 +26,8 @@ from schemas.transcript import Word, clean_text
 PROMPT_CHARS = 200
 #: shorter buffers are not worth a decode (Whisper invents words for clicks)
 MIN_DECODE_S = 0.2
+#: a gap between committed words this long is a pause a mid-speech buffer cut may use
+MIN_PAUSE_S = 0.2
 #: silence after the last speech that a decode must have heard to be reused (not redone)
 SETTLED_SAMPLES = 4_000
 
@@ -187,15 +189,34 @@ class OnlineTranscriber:
         events: list[Event] = []
         if len(self._buffer) > self._config.max_buffer_s * SAMPLE_RATE:
             if self._agreement.committed:
-                words = self._agreement.take_committed(keep_context=True)
-                events += self._emit_final(words, "max_buffer")
-                self._cut_front(round(self._agreement.last_committed_end * SAMPLE_RATE))
-                self._decoded_end = -1
+                events += self._cut_mid_speech()
             elif len(self._buffer) > self._config.hard_buffer_s * SAMPLE_RATE:
                 return self._end_utterance("max_buffer", decode=False)
         if self._config.partials:
             events += self._partial()
         return events
+
+    def _cut_mid_speech(self) -> list[Event]:
+        """Finalize committed words and drop their audio while speech goes on.
+
+        The cut goes into the speaker's latest pause when there is one in the later half of
+        the buffer: the next window then starts on a clean word onset (a window that starts
+        mid-word mishears its first words, and its timestamps drift). Committed words after
+        the pause stay committed and open the next final. Without a pause, the cut follows the
+        last committed word.
+        """
+        not_before = self._buffer_start / SAMPLE_RATE + self._config.max_buffer_s / 2
+        split = self._agreement.pause_before_end(MIN_PAUSE_S, not_before)
+        if split is None:
+            words = self._agreement.take_committed(keep_context=True)
+            cut = self._agreement.last_committed_end
+        else:
+            after = self._agreement.committed[split].start
+            words = self._agreement.take_committed(keep_context=True, upto=split)
+            cut = (words[-1].end + after) / 2
+        self._cut_front(round(cut * SAMPLE_RATE))
+        self._decoded_end = -1
+        return self._emit_final(words, "max_buffer")
 
     def _partial(self) -> list[Event]:
         stable, tentative = self._agreement.committed, self._agreement.tentative
