@@ -25,7 +25,6 @@ from pathlib import Path
 import httpx
 
 
-
 def make_clip(seconds: float, workdir: Path) -> Path:
     """Distinct espeak-ng sentences cut to exactly ``seconds``; mp3 output."""
     from tests.support.audio import varied_text

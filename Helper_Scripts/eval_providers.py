@@ -33,8 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.core.config import load_settings
 from app.services.audio import decode_file
-from app.services.gateway import build_providers
-from app.services.provider_setup import build_registry_options
+from app.services.gateway import build_registry
 from providers.registry import ProviderRegistry
 from schemas.errors import GatewayError
 from schemas.options import TranscriptionOptions
@@ -214,16 +213,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.manifest:
         parser.error("a manifest is required")
     settings = load_settings()
-    providers = build_providers(settings)
-    registry = ProviderRegistry(
-        providers,
-        default_provider=settings.default_provider,
-        default_model=settings.default_model,
-        translation_model=settings.translation_model,
-        **build_registry_options(settings),
-    )
+    registry = build_registry(settings)
     models = args.models or [
-        f"{name}:{p.available_models()[0]}" for name, p in providers.items() if p.available_models()
+        f"{name}:{p.available_models()[0]}"
+        for name, p in registry.providers().items()
+        if p.available_models()
     ]
     items = read_manifest(args.manifest)
     results = []

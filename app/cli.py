@@ -80,27 +80,22 @@ def transcribe(
     from app.api.forms import build_options, parse_form
     from app.services.audio import decode_file
     from app.services.formats import render
-    from app.services.gateway import build_providers
-    from providers.registry import ProviderRegistry
+    from app.services.gateway import build_registry
+    from app.services.provider_setup import build_pipeline
     from schemas.errors import GatewayError
     from schemas.options import Task
 
     settings = _settings()
     task = Task.TRANSLATE if translate else Task.TRANSCRIBE
-    registry = ProviderRegistry(
-        build_providers(settings),
-        default_provider=settings.default_provider,
-        default_model=settings.default_model,
-        translation_model=settings.translation_model,
-    )
+    pipeline = build_pipeline(settings, build_registry(settings))
     try:
         form = parse_form(
             {"model": [model], "language": [language or ""], "response_format": [fmt]}
         )
         options = build_options(form, task, settings)
-        target = registry.resolve(form.model, task)
+        chain = pipeline.registry.chain(form.model, task)
         audio = decode_file(file, max_duration_s=settings.max_audio_duration_s)
-        transcript = target.provider.transcribe_batch(audio, options, target.model)
+        transcript = pipeline.run(audio, chain, options)
     except GatewayError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from None

@@ -55,32 +55,17 @@ def _install_signals(stop: Callable[[], None]) -> None:
 
 def run_worker(settings: Settings, pool: Pool, concurrency: int) -> None:
     """A fleet member: lease jobs of ``pool`` until SIGTERM/SIGINT, then stop gracefully."""
-    from app.services.gateway import build_providers
-    from app.services.job_worker import build_runner, cpu_fallback_registry, open_database
-    from providers.registry import ProviderRegistry
+    from app.services.gateway import build_registry
+    from app.services.job_worker import build_runner, check_gpu, open_database
+    from app.services.provider_setup import build_pipeline
     from workers.runner import run_until_signalled
 
-    worker_settings = settings
     if pool is Pool.CPU and not settings.force_cpu:
-        worker_settings = settings.model_copy(update={"force_cpu": True})
-
-    def registry_for(s: Settings) -> ProviderRegistry:
-        return ProviderRegistry(
-            build_providers(s),
-            default_provider=s.default_provider,
-            default_model=s.default_model,
-            translation_model=s.translation_model,
-        )
-
-    db, listener = open_database(worker_settings)
-    runner = build_runner(
-        worker_settings,
-        db,
-        registry_for(worker_settings),
-        pool=pool,
-        concurrency=concurrency,
-        cpu_fallback=cpu_fallback_registry(worker_settings, pool, registry_for),
-    )
+        settings = settings.model_copy(update={"force_cpu": True})
+    check_gpu(settings, pool)
+    db, listener = open_database(settings)
+    pipeline = build_pipeline(settings, build_registry(settings))
+    runner = build_runner(settings, db, pipeline, pool=pool, concurrency=concurrency)
     try:
         run_until_signalled(runner, _install_signals)
     finally:
@@ -157,17 +142,12 @@ def transcribe_local(
 
 
 def _start_local_worker(runtime: Any, settings: Settings) -> None:
-    from app.services.gateway import build_providers
+    from app.services.gateway import build_registry
     from app.services.job_worker import build_runner
-    from providers.registry import ProviderRegistry
+    from app.services.provider_setup import build_pipeline
 
-    registry = ProviderRegistry(
-        build_providers(settings),
-        default_provider=settings.default_provider,
-        default_model=settings.default_model,
-        translation_model=settings.translation_model,
-    )
-    runtime.worker = build_runner(settings, runtime.db, registry, pool=Pool.ANY, concurrency=1)
+    pipeline = build_pipeline(settings, build_registry(settings))
+    runtime.worker = build_runner(settings, runtime.db, pipeline, pool=Pool.ANY, concurrency=1)
     runtime.worker.start()
 
 

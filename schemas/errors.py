@@ -14,7 +14,7 @@ GatewayError
 │   └── ModelNotFound           404  unknown or unavailable model id
 ├── Conflict                409
 │   ├── InvalidTransition       409  a job state change that its current state does not allow
-│   ├── LeaseLost               409  a worker's lease expired or was taken over; its write is refused
+│   ├── LeaseLost               409  a worker's lease expired or was taken over: write refused
 │   └── JobCancelled            409  the job was cancelled; its worker stops at the next checkpoint
 ├── PayloadTooLarge         413  upload over STT_MAX_FILE_SIZE_MB
 ├── UnsupportedMediaType    415  the upload is not audio

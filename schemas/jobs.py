@@ -200,7 +200,6 @@ class TranscriptionPayload(BaseModel):
     options: TranscriptionOptions
     response_format: ResponseFormat = ResponseFormat.JSON
     granularities: frozenset[Granularity] = frozenset()
-    diarize: bool = False
     chunking: ChunkConfig = Field(default_factory=ChunkConfig)
     force: bool = False
     audit: dict[str, str] = Field(default_factory=dict)

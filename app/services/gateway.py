@@ -13,12 +13,12 @@ from app.services.provider_setup import (
     build_extra_providers,
     build_pipeline,
     build_registry_options,
+    faster_whisper_config,
 )
 from app.services.streaming.manager import StreamingManager
 from app.services.transcription import TranscriptionService
 from providers.base import Provider
 from providers.faster_whisper import FasterWhisperProvider
-from providers.faster_whisper.provider import FasterWhisperConfig
 from providers.mock import MockProvider
 from providers.registry import ProviderRegistry
 
@@ -35,7 +35,7 @@ class Gateway:
 
     def start_workers(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start the in-process job worker (``STT_EMBEDDED_WORKER``) on the shared pool."""
-        self.jobs.start_embedded_worker(self.registry, self.runner, loop)
+        self.jobs.start_embedded_worker(self.pipeline, self.runner, loop)
 
     def close(self) -> None:
         self.jobs.close()
@@ -44,30 +44,25 @@ class Gateway:
 
 
 def build_providers(settings: Settings) -> dict[str, Provider]:
-    fw = FasterWhisperProvider(
-        FasterWhisperConfig(
-            model_dir=settings.model_dir,
-            cache_dir=settings.model_cache_dir,
-            allow_downloads=settings.allow_model_downloads,
-            force_cpu=settings.force_cpu,
-            cpu_threads=settings.cpu_threads,
-            batched_min_duration_s=settings.batched_min_duration_s,
-            batch_size=settings.batch_size,
-        )
-    )
+    fw = FasterWhisperProvider(faster_whisper_config(settings))
     mock = MockProvider(fixture=settings.mock_fixture, seed=settings.mock_seed)
     return {fw.name: fw, mock.name: mock, **build_extra_providers(settings, fw)}
 
 
-def build_gateway(settings: Settings) -> Gateway:
-    settings.tmp_dir.mkdir(parents=True, exist_ok=True)
-    registry = ProviderRegistry(
+def build_registry(settings: Settings) -> ProviderRegistry:
+    """Every provider, the aliases, fallback chains and circuit breakers the settings name."""
+    return ProviderRegistry(
         build_providers(settings),
         default_provider=settings.default_provider,
         default_model=settings.default_model,
         translation_model=settings.translation_model,
         **build_registry_options(settings),
     )
+
+
+def build_gateway(settings: Settings) -> Gateway:
+    settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+    registry = build_registry(settings)
     pipeline = build_pipeline(settings, registry)
     runner = InferenceRunner(
         max_concurrent=settings.max_concurrent_transcriptions,

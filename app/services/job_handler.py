@@ -27,12 +27,11 @@ from app.services.audio import decode_file
 from app.services.audio_store import AudioStore
 from app.services.chunking import ChunkTranscript, merge_chunks, plan_chunks, shift_segments
 from app.services.media import MediaWriter, options_hash
+from app.services.pipeline import TranscriptionPipeline
 from app.services.retention import AudioJanitor
 from app.services.transcription import span_attributes
 from app.services.url_ingest import UrlPolicy, download
 from providers.base import AudioInput
-from providers.registry import ProviderRegistry, Resolved
-from schemas.errors import RetriableProviderError
 from schemas.jobs import ChunkStatus, Job, JobChunk, TranscriptionPayload
 from schemas.transcript import Transcript, TranscriptMetadata, build_transcript
 from workers.runner import Completion, JobContext, JobHandler, WorkerInfo
@@ -55,17 +54,16 @@ class TranscriptionHandler(JobHandler):
         *,
         settings: Settings,
         queue: JobQueue,
-        registry: ProviderRegistry,
+        pipeline: TranscriptionPipeline,
         store: AudioStore,
         infer: Infer = call_directly,
-        cpu_fallback: ProviderRegistry | None = None,
     ) -> None:
         self.settings = settings
         self.queue = queue
-        self.registry = registry
+        self.pipeline = pipeline
+        self.registry = pipeline.registry
         self.store = store
         self.infer = infer
-        self.cpu_fallback = cpu_fallback
         self.media = MediaWriter(MediaRepository())
         self.janitor = AudioJanitor(store, self.media.repo)
 
@@ -83,9 +81,14 @@ class TranscriptionHandler(JobHandler):
                 logger.info("job {}: same audio and options as media {}", ctx.job.id, existing.id)
                 reuse: dict[str, Any] = {"deduplicated": True}
                 return self._completion(ctx, payload, reuse, lambda _conn: existing.id)
+        self.pipeline.check(payload.options)  # e.g. diarization asked but not available
         audio = self._decode(payload)
         ctx.checkpoint()
-        transcript = self._transcribe_job(ctx, target, audio, payload)
+        merged = self._transcribe_job(ctx, audio, payload)
+        ctx.checkpoint()
+        transcript: Transcript = self.infer(
+            self.pipeline.finalize, merged, audio, payload.options
+        )  # diarization and vocabulary, once, on the whole recording
         job, keep_audio = ctx.job, not self.settings.delete_audio_after_transcription
 
         def save(conn: Any) -> str:
@@ -161,30 +164,22 @@ class TranscriptionHandler(JobHandler):
             return decode_file(path, max_duration_s=self.settings.max_audio_duration_s)
 
     def _transcribe(
-        self, payload: TranscriptionPayload, target: Resolved, audio: AudioInput, words: bool
+        self, payload: TranscriptionPayload, audio: AudioInput, words: bool
     ) -> Transcript:
-        options = payload.options
+        """One span through the fallback chain (GPU, its CPU twin, configured alternates)."""
+        options = payload.options.model_copy(update={"diarization": None})
         if words and not options.word_timestamps:
             options = options.model_copy(update={"word_timestamps": True})
-        bind(provider=target.label)
+        chain = self.registry.chain(payload.model, options.task)
+        bind(provider=chain[0].label)
         started = time.perf_counter()
-        try:
-            with tracing.tracer().start_as_current_span(
-                "transcribe", attributes=span_attributes(target, audio)
-            ):
-                transcript: Transcript = self.infer(
-                    target.provider.transcribe_batch, audio, options, target.model
-                )
-        except RetriableProviderError as exc:
-            if self.cpu_fallback is None or "out of memory" not in exc.message.lower():
-                raise
-            logger.warning("GPU out of memory on {}; retrying on CPU", target.label)
-            metrics.record_fallback(target.provider.name, f"{target.provider.name}-cpu", "oom")
-            cpu = self.cpu_fallback.resolve(payload.model, options.task)
-            transcript = self.infer(cpu.provider.transcribe_batch, audio, options, cpu.model)
+        with tracing.tracer().start_as_current_span(
+            "transcribe", attributes=span_attributes(chain[0], audio)
+        ):
+            transcript: Transcript = self.infer(self.pipeline.transcribe, audio, chain, options)
         metrics.observe_transcription(
-            target.provider.name,
-            target.model,
+            transcript.metadata.provider,  # the target that served it
+            transcript.metadata.model,
             audio_seconds=audio.duration,
             processing_seconds=time.perf_counter() - started,
         )
@@ -206,12 +201,12 @@ class TranscriptionHandler(JobHandler):
         )
 
     def _transcribe_job(
-        self, ctx: JobContext, target: Resolved, audio: AudioInput, payload: TranscriptionPayload
+        self, ctx: JobContext, audio: AudioInput, payload: TranscriptionPayload
     ) -> Transcript:
         spans = self._spans(payload, audio)
         if len(spans) == 1:
             ctx.progress(0, 1)
-            transcript = self._transcribe(payload, target, audio, words=False)
+            transcript = self._transcribe(payload, audio, words=False)
             ctx.progress(1, 1)
             return transcript
         with self.queue.db.write() as conn:
@@ -225,7 +220,7 @@ class TranscriptionHandler(JobHandler):
         while True:
             ctx.checkpoint()
             mark = self.queue.db.wakeup.mark()
-            worked = self._work_on_chunk(ctx.worker, ctx.job.id, audio, payload, target)
+            worked = self._work_on_chunk(ctx.worker, ctx.job.id, audio, payload)
             chunks = self._chunks(ctx.job.id)
             done = sum(c.status is ChunkStatus.DONE for c in chunks)
             ctx.progress(done, len(chunks))
@@ -245,7 +240,6 @@ class TranscriptionHandler(JobHandler):
         job_id: str | None,
         audio: AudioInput | None,
         payload: TranscriptionPayload | None,
-        target: Resolved | None,
     ) -> bool:
         """Lease one pending chunk (of ``job_id``, or of any running job) and transcribe it."""
         now = utcnow()
@@ -261,18 +255,17 @@ class TranscriptionHandler(JobHandler):
             )
         if chunk is None:
             return False
-        if audio is None or payload is None or target is None:  # helping another job
+        if audio is None or payload is None:  # helping another job
             job = self.queue.get(chunk.job_id)
             assert job is not None
             payload = TranscriptionPayload.model_validate(job.payload)
-            target = self.registry.resolve(payload.model, payload.options.task)
             audio = self._decode(payload)
         tracked = worker.heartbeat.track(
             f"{chunk.job_id}#{chunk.idx}", lambda: self._renew_chunk(chunk)
         )
         try:
             first, last = int(chunk.start * audio.sample_rate), int(chunk.end * audio.sample_rate)
-            part = self._transcribe(payload, target, AudioInput(audio.samples[first:last]), True)
+            part = self._transcribe(payload, AudioInput(audio.samples[first:last]), True)
             tracked.check()
             segments = shift_segments(part.segments, chunk.start)
             stored = part.model_copy(update={"segments": segments}).model_dump(mode="json")
@@ -293,7 +286,7 @@ class TranscriptionHandler(JobHandler):
         return False
 
     def assist(self, worker: WorkerInfo) -> bool:
-        return self._work_on_chunk(worker, None, None, None, None)
+        return self._work_on_chunk(worker, None, None, None)
 
     def _merge(self, chunks: list[JobChunk], audio: AudioInput) -> Transcript:
         parts = [Transcript.model_validate(c.transcript) for c in chunks]

@@ -21,7 +21,7 @@ from app.db.notify import PgListener
 from app.services.audio_store import AudioStore
 from app.services.inference import InferenceRunner
 from app.services.job_handler import Infer, TranscriptionHandler, call_directly
-from providers.registry import ProviderRegistry
+from app.services.pipeline import TranscriptionPipeline
 from schemas.errors import ServiceUnavailable
 from schemas.jobs import Pool
 from workers.runner import WorkerRunner
@@ -69,39 +69,35 @@ def loop_bridge(runner: InferenceRunner, loop: asyncio.AbstractEventLoop) -> Inf
     return infer
 
 
-def cpu_fallback_registry(
-    settings: Settings, pool: Pool, build: Callable[[Settings], ProviderRegistry]
-) -> ProviderRegistry | None:
-    """GPU workers keep a CPU twin for out-of-memory fallbacks; without CUDA they run on CPU."""
+def check_gpu(settings: Settings, pool: Pool) -> None:
+    """A GPU worker without CUDA runs on the CPU (int8), said once with a log line and a metric.
+    With CUDA, out-of-memory and CUDA errors fall back per request to faster-whisper's CPU twin
+    in the registry's chain."""
     if pool is not Pool.GPU or settings.force_cpu:
-        return None
+        return
     from providers.faster_whisper.provider import cuda_device_count
 
     if cuda_device_count() == 0:
         logger.warning("GPU worker: no CUDA device found; transcribing on CPU (int8) instead")
         metrics.record_fallback("cuda", "cpu", "cuda_missing")
-        return None
-    return build(settings.model_copy(update={"force_cpu": True}))
 
 
 def build_runner(
     settings: Settings,
     db: Database,
-    registry: ProviderRegistry,
+    pipeline: TranscriptionPipeline,
     *,
     pool: Pool,
     concurrency: int,
     infer: Infer = call_directly,
-    cpu_fallback: ProviderRegistry | None = None,
 ) -> WorkerRunner:
     queue = JobQueue(db, queue_config(settings))
     handler = TranscriptionHandler(
         settings=settings,
         queue=queue,
-        registry=registry,
+        pipeline=pipeline,
         store=AudioStore.from_settings(settings),
         infer=infer,
-        cpu_fallback=cpu_fallback,
     )
     return WorkerRunner(
         queue,

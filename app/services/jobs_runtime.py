@@ -15,7 +15,7 @@ from app.services.audio_store import AudioStore
 from app.services.inference import InferenceRunner
 from app.services.job_worker import build_runner, loop_bridge, open_database, queue_config
 from app.services.jobs import JobService
-from providers.registry import ProviderRegistry
+from app.services.pipeline import TranscriptionPipeline
 from schemas.jobs import Pool
 from workers.runner import WorkerRunner
 from workers.sdk import JobQueue
@@ -41,7 +41,7 @@ class JobsRuntime:
 
     def start_embedded_worker(
         self,
-        registry: ProviderRegistry,
+        pipeline: TranscriptionPipeline,
         runner: InferenceRunner,
         loop: asyncio.AbstractEventLoop,
         *,
@@ -53,7 +53,7 @@ class JobsRuntime:
         worker = build_runner(
             self.settings,
             self.db,
-            registry,
+            pipeline,
             pool=Pool.ANY,
             concurrency=self.settings.embedded_worker_concurrency,
             infer=loop_bridge(runner, loop),

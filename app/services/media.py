@@ -27,8 +27,7 @@ def options_hash(payload: TranscriptionPayload, model_label: str) -> str:
     """What makes two transcriptions of the same audio the same (rendering excluded)."""
     data = {
         "model": model_label,
-        "options": payload.options.model_dump(mode="json"),
-        "diarize": payload.diarize,
+        "options": payload.options.model_dump(mode="json"),  # diarization included
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 

@@ -9,7 +9,7 @@
    vocabulary (deployment dictionary merged with the request's).
 
 REST requests run :meth:`TranscriptionPipeline.run` in the inference pool; job workers call
-``run`` (or ``finalize`` after merging chunk transcripts) from their own worker threads.
+``transcribe`` per chunk and ``finalize`` once on the merged transcript.
 """
 
 from __future__ import annotations
@@ -64,8 +64,19 @@ class TranscriptionPipeline:
         self, audio: AudioInput, chain: Sequence[Resolved], options: TranscriptionOptions
     ) -> Transcript:
         """Transcribe ``audio`` with the first target of ``chain`` that works, then finalize."""
+        self.check(options)
+        return self.finalize(self.transcribe(audio, chain, options), audio, options)
+
+    def check(self, options: TranscriptionOptions) -> None:
+        """Fail before any transcription when ``options`` ask for what this deployment lacks."""
         if options.diarization is not None and not (self.diarizer and self.diarizer.available):
-            self._require_diarizer()  # fail before spending time on the transcription
+            self._require_diarizer()
+
+    def transcribe(
+        self, audio: AudioInput, chain: Sequence[Resolved], options: TranscriptionOptions
+    ) -> Transcript:
+        """Language pre-detection and the fallback chain, without finalizing (job chunks are
+        finalized once, after they are merged)."""
         options = self.with_language(audio, chain[0], options)
         transcript, result = run_chain(
             chain,
@@ -78,7 +89,7 @@ class TranscriptionPipeline:
                 fallback_from=result.fallback_from,
                 fallback_attempts=[f"{a.target}: {a.reason}" for a in result.attempts],
             )
-        return self.finalize(transcript, audio, options)
+        return transcript
 
     def finalize(
         self, transcript: Transcript, audio: AudioInput, options: TranscriptionOptions

@@ -28,6 +28,18 @@ from providers.registry import ProviderRegistry, Resolved
 CPU_TWIN_SUFFIX = "-cpu"
 
 
+def faster_whisper_config(settings: Settings, *, force_cpu: bool = False) -> FasterWhisperConfig:
+    return FasterWhisperConfig(
+        model_dir=settings.model_dir,
+        cache_dir=settings.model_cache_dir,
+        allow_downloads=settings.allow_model_downloads,
+        force_cpu=force_cpu or settings.force_cpu,
+        cpu_threads=settings.cpu_threads,
+        batched_min_duration_s=settings.batched_min_duration_s,
+        batch_size=settings.batch_size,
+    )
+
+
 def build_extra_providers(settings: Settings, fw: FasterWhisperProvider) -> dict[str, Provider]:
     """transformers, nemo, external (when a base URL is set) and faster-whisper's CPU twin."""
     providers: dict[str, Provider] = {}
@@ -62,18 +74,8 @@ def build_extra_providers(settings: Settings, fw: FasterWhisperProvider) -> dict
             )
         )
         providers[external.name] = external
-    if fw.device == "cuda":  # GPU -> CPU step of every faster-whisper chain
-        twin = FasterWhisperProvider(
-            FasterWhisperConfig(
-                model_dir=settings.model_dir,
-                cache_dir=settings.model_cache_dir,
-                allow_downloads=settings.allow_model_downloads,
-                force_cpu=True,
-                cpu_threads=settings.cpu_threads,
-                batched_min_duration_s=settings.batched_min_duration_s,
-                batch_size=settings.batch_size,
-            )
-        )
+    if fw.device == "cuda":  # GPU -> CPU step of every faster-whisper chain (OOM, CUDA errors)
+        twin = FasterWhisperProvider(faster_whisper_config(settings, force_cpu=True))
         twin.name = fw.name + CPU_TWIN_SUFFIX
         providers[twin.name] = twin
     return providers

@@ -13,9 +13,9 @@ from typing import Any
 
 from app.core.config import load_settings
 from app.jobs_cli import _install_signals
-from app.services.gateway import build_providers
+from app.services.gateway import build_registry
 from app.services.job_worker import build_runner, open_database
-from providers.registry import ProviderRegistry
+from app.services.provider_setup import build_pipeline
 from schemas.jobs import Pool
 from workers.runner import run_until_signalled
 
@@ -28,14 +28,11 @@ def main() -> None:
         time.sleep(delay)
         return fn(*args)
 
-    registry = ProviderRegistry(
-        build_providers(settings),
-        default_provider=settings.default_provider,
-        default_model=settings.default_model,
-        translation_model=settings.translation_model,
-    )
+    registry = build_registry(settings)
     db, _ = open_database(settings)
-    runner = build_runner(settings, db, registry, pool=Pool.ANY, concurrency=1, infer=slow)
+    runner = build_runner(
+        settings, db, build_pipeline(settings, registry), pool=Pool.ANY, concurrency=1, infer=slow
+    )
     print("ready", runner.worker_id, flush=True)
     run_until_signalled(runner, _install_signals)
 

@@ -18,6 +18,7 @@ from app.services.gateway import build_providers
 from app.services.job_handler import Infer, call_directly
 from app.services.job_worker import build_runner
 from app.services.jobs import JobRequest, JobService
+from app.services.provider_setup import build_pipeline
 from providers.registry import ProviderRegistry
 from schemas.jobs import Job, Pool, TranscriptionPayload
 from schemas.options import TranscriptionOptions
@@ -109,4 +110,11 @@ def mock_runner(
         default_model="mock",
         translation_model="mock",
     )
-    return build_runner(settings, db, registry, pool=Pool.ANY, concurrency=concurrency, infer=infer)
+    return build_runner(
+        settings,
+        db,
+        build_pipeline(settings, registry),
+        pool=Pool.ANY,
+        concurrency=concurrency,
+        infer=infer,
+    )

@@ -19,6 +19,7 @@ from app.services.chunking import cut_points
 from app.services.gateway import build_providers
 from app.services.job_worker import build_runner
 from app.services.jobs import JobService
+from app.services.provider_setup import build_pipeline
 from providers.registry import ProviderRegistry
 from schemas.jobs import ChunkConfig, JobStatus, Pool
 from schemas.options import TranscriptionOptions
@@ -108,7 +109,9 @@ def test_chunked_job_matches_whole_file(
         model="tiny.en",
         chunking=ChunkConfig(chunk_seconds=60, overlap_seconds=1.0),
     )
-    runner = build_runner(settings, db, registry, pool=Pool.ANY, concurrency=2)
+    runner = build_runner(
+        settings, db, build_pipeline(settings, registry), pool=Pool.ANY, concurrency=2
+    )
     runner.start()
     try:
         wait_for(lambda: service.get("alice", job.id).status.terminal, 240, "the chunked job")

@@ -4,6 +4,7 @@ plus the clustering rules with synthetic embeddings."""
 from __future__ import annotations
 
 import itertools
+import time
 import wave
 from pathlib import Path
 
@@ -163,3 +164,37 @@ def test_words_inherit_the_segment_speaker_through_the_api(live_server: str) -> 
             timeout=60,
         )
     assert no.status_code == 400 and no.json()["error"]["param"] == "response_format"
+
+
+def test_diarized_chunked_job(make_settings: SettingsFactory, tmp_path: Path) -> None:
+    """A job with diarize=true is split into chunks, merged, then diarized once as a whole."""
+    audio = tmp_path / "dialogue.wav"
+    truth = dialogue(audio)
+    with running_server(make_settings()) as url, httpx.Client(base_url=url, timeout=60) as client:
+        with open(audio, "rb") as f:
+            reply = client.post(
+                "/v1/audio/jobs",
+                files={"file": ("dialogue.wav", f, "audio/wav")},
+                data={
+                    "model": "tiny.en",
+                    "diarize": "true",
+                    "chunk_seconds": "15",
+                    "response_format": "diarized_json",
+                },
+            )
+        assert reply.status_code == 202, reply.text
+        job_id = reply.json()["id"]
+        for _ in range(600):
+            job = client.get(f"/v1/audio/jobs/{job_id}").json()
+            if job["status"] in ("succeeded", "failed", "dead"):
+                break
+            time.sleep(0.1)
+    assert job["status"] == "succeeded", job
+    assert job["progress"]["chunks_total"] >= 2
+    segments = job["result"]["segments"]
+    expected = [
+        max(truth, key=lambda t: min(t[1], s["end"]) - max(t[0], s["start"]))[2] for s in segments
+    ]
+    predicted = [s["speaker"] for s in segments]
+    assert len(set(predicted)) == 2, predicted
+    assert best_permutation_accuracy(predicted, expected) >= 0.9, (predicted, expected)

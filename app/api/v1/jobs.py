@@ -48,7 +48,6 @@ class JobFields(BaseModel):
     task: Task = Task.TRANSCRIBE
     priority: int = Field(0, ge=-100, le=100)
     pool: Pool = Pool.ANY
-    diarize: bool = False
     split: bool = True
     chunk_seconds: float | None = Field(None, ge=10.0, le=3600.0)
     chunk_overlap_seconds: float | None = Field(None, ge=0.0, le=10.0)
@@ -77,13 +76,8 @@ def _build_request(
     form = parse_form(rest)
     if form.stream:
         raise InvalidRequest("jobs do not stream; follow /events instead", param="stream")
-    if job.diarize:
-        raise InvalidRequest(
-            "diarization is not available for jobs on this deployment yet",
-            param="diarize",
-            code="capability_not_supported",
-        )
     options = build_options(form, job.task, gateway.settings)
+    gateway.pipeline.check(options)  # e.g. diarization asked but not available here
     gateway.registry.resolve(form.model, job.task)  # unknown models fail now, not in a worker
     payload = TranscriptionPayload(
         source=source,
@@ -91,7 +85,6 @@ def _build_request(
         options=options,
         response_format=form.response_format,
         granularities=form.timestamp_granularities,
-        diarize=job.diarize,
         chunking=ChunkConfig(
             enabled=job.split,
             chunk_seconds=job.chunk_seconds,
