@@ -16,7 +16,6 @@ Speakers are labelled ``A``, ``B``, ... in order of first appearance (OpenAI's
 
 from __future__ import annotations
 
-import importlib.util
 import string
 import threading
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ import numpy as np
 from loguru import logger
 
 from providers.base import AudioInput
+from providers.torch_engine import missing_modules
 from schemas.errors import CapabilityNotSupported
 from schemas.options import MAX_SPEAKERS, DiarizationOptions
 from schemas.transcript import Diarization, Segment, Transcript
@@ -43,13 +43,7 @@ class DiarizerConfig:
 
 def missing_extra() -> str | None:
     """Why diarization cannot run here, or ``None`` when it can (checks without importing)."""
-    for module in ("resemblyzer", "torch", "sklearn", "webrtcvad"):
-        if importlib.util.find_spec(module) is None:
-            return (
-                f"python package '{module}' is not installed "
-                "(pip install 'stt-gateway[diarization]')"
-            )
-    return None
+    return missing_modules(("resemblyzer", "torch", "sklearn", "webrtcvad"), "diarization")
 
 
 def speaker_label(index: int) -> str:

@@ -14,26 +14,20 @@ segments at sentence ends and pauses.
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loguru import logger
-
-from providers.base import SAMPLE_RATE, AudioInput, Provider, SegmentStream
+from providers.base import SAMPLE_RATE, AudioInput, SegmentStream
+from providers.torch_engine import TorchEngine
 from schemas.errors import (
     CapabilityNotSupported,
-    FatalProviderError,
     InvalidRequest,
-    ModelNotFound,
-    RetriableProviderError,
 )
 from schemas.options import Task, TranscriptionOptions
-from schemas.providers import Capabilities, Health, LanguageDetection
+from schemas.providers import Capabilities, LanguageDetection
 from schemas.transcript import Segment, Word
 
 _SPECIAL = re.compile(r"<\|[^|>]*\|>")
@@ -52,50 +46,29 @@ class TransformersConfig:
     name: str = "transformers"
 
 
-def missing_extra() -> str | None:
-    """Why the extra cannot be used here, or ``None`` when it can."""
-    for module in ("torch", "transformers"):
-        if importlib.util.find_spec(module) is None:
-            return (
-                f"python package '{module}' is not installed "
-                "(pip install 'stt-gateway[transformers]')"
-            )
-    return None
-
-
-def _is_oom(exc: BaseException) -> bool:
-    return "out of memory" in str(exc).lower()
-
-
 def clean(text: str) -> str:
     return _SPECIAL.sub("", text)
 
 
-class TransformersProvider(Provider):
-    def __init__(self, config: TransformersConfig) -> None:
-        self.name = config.name
-        self._config = config
-        self._pipes: dict[str, Any] = {}
-        self._locks: dict[str, threading.Lock] = {}
-        self._lock = threading.Lock()
-        self._last_error: str | None = None
-        self._missing = missing_extra()
+class TransformersProvider(TorchEngine):
+    _config: TransformersConfig
+    extra = "transformers"
+    modules = ("torch", "transformers")
+    models_setting = "STT_TRANSFORMERS_MODELS"
 
-    # -- metadata -------------------------------------------------------------------------
-    @property
-    def device(self) -> str:
-        if self._missing or self._config.force_cpu:
-            return "cpu"
+    def _is_local(self, location: str) -> bool:
+        return Path(location).is_dir()
+
+    def _load(self, model: str, location: str, device: str) -> Any:
         import torch
+        from transformers import pipeline
 
-        return "cuda" if torch.cuda.is_available() else "cpu"
-
-    def _health_device(self) -> str | None:
-        """The device, without importing torch just to answer a health check."""
-        return self.device if self._loaded() or self._missing or self._config.force_cpu else None
-
-    def _loaded(self) -> bool:
-        return bool(self._pipes)
+        return pipeline(
+            "automatic-speech-recognition",
+            model=location,
+            device=device,
+            dtype=torch.float16 if device == "cuda" else torch.float32,
+        )
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
@@ -106,64 +79,6 @@ class TransformersProvider(Provider):
             language_detection=True,
             hardware=["cpu", "gpu"],
         )
-
-    def available_models(self) -> list[str]:
-        if self._missing:
-            return []
-        return [
-            name
-            for name, location in self._config.models.items()
-            if Path(location).is_dir() or self._config.allow_downloads
-        ]
-
-    def healthcheck(self) -> Health:
-        return Health(
-            provider=self.name,
-            available=self._missing is None and bool(self.available_models()),
-            loaded_models=sorted(self._pipes),
-            device=self._health_device(),
-            last_error=self._last_error,
-            detail=self._missing
-            or (
-                None if self.available_models() else "no model configured (STT_TRANSFORMERS_MODELS)"
-            ),
-        )
-
-    # -- model cache ----------------------------------------------------------------------
-    def load(self, model: str) -> Any:
-        if (pipe := self._pipes.get(model)) is not None:
-            return pipe
-        if self._missing:
-            raise CapabilityNotSupported(f"provider '{self.name}' is unavailable: {self._missing}")
-        if model not in self.available_models():
-            raise ModelNotFound(
-                f"model '{model}' is not configured or not available offline for '{self.name}'",
-                param="model",
-            )
-        with self._lock:
-            if (pipe := self._pipes.get(model)) is not None:
-                return pipe
-            import torch
-            from transformers import pipeline
-
-            location = self._config.models[model]
-            device = self.device
-            logger.info("loading transformers model {} ({}) on {}", model, location, device)
-            try:
-                pipe = pipeline(
-                    "automatic-speech-recognition",
-                    model=location,
-                    device=device,
-                    dtype=torch.float16 if device == "cuda" else torch.float32,
-                )
-            except (OSError, ValueError, RuntimeError) as exc:
-                self._last_error = f"load {model}: {exc}"
-                raise (RetriableProviderError if _is_oom(exc) else FatalProviderError)(
-                    f"could not load transformers model '{model}': {exc}"
-                ) from exc
-            self._locks[model] = threading.Lock()
-            self._pipes[model] = pipe
-            return pipe
 
     @staticmethod
     def _multilingual(pipe: Any) -> bool:
@@ -201,15 +116,12 @@ class TransformersProvider(Provider):
             )
         inputs = {"raw": audio.samples, "sampling_rate": audio.sample_rate}
         try:
-            with self._locks[model]:
+            with self.exclusive(model):
                 out = pipe(inputs, **kwargs)
         except ValueError as exc:
             raise InvalidRequest(f"invalid transcription options: {exc}") from exc
         except RuntimeError as exc:
-            self._last_error = str(exc)
-            raise (RetriableProviderError if _is_oom(exc) else FatalProviderError)(
-                f"transformers failed: {exc}"
-            ) from exc
+            raise self.failure(exc, "transformers failed") from exc
         chunks = list(out.get("chunks") or [])
         if options.word_timestamps:
             segments = group_words(words_from_chunks(chunks, audio.duration), self._config)
@@ -250,7 +162,7 @@ class TransformersProvider(Provider):
             window, sampling_rate=SAMPLE_RATE, return_tensors="pt"
         ).input_features.to(pipe.model.device, pipe.model.dtype)
         start = torch.tensor([[config.decoder_start_token_id]], device=pipe.model.device)
-        with self._locks[model], torch.inference_mode():
+        with self.exclusive(model), torch.inference_mode():
             logits = pipe.model(input_features=features, decoder_input_ids=start).logits[0, -1]
         tokens = list(lang_to_id)
         probs = torch.softmax(logits[[lang_to_id[t] for t in tokens]].float(), dim=-1).tolist()

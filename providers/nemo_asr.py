@@ -17,24 +17,18 @@ when a request gives none).
 
 from __future__ import annotations
 
-import importlib.util
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loguru import logger
-
-from providers.base import AudioInput, Provider, SegmentStream
+from providers.base import AudioInput, SegmentStream
+from providers.torch_engine import TorchEngine
 from schemas.errors import (
     CapabilityNotSupported,
-    FatalProviderError,
-    ModelNotFound,
-    RetriableProviderError,
 )
 from schemas.options import Task, TranscriptionOptions
-from schemas.providers import Capabilities, Health
+from schemas.providers import Capabilities
 from schemas.transcript import Segment, Word
 
 
@@ -47,42 +41,24 @@ class NemoConfig:
     name: str = "nemo"
 
 
-def missing_extra() -> str | None:
-    """Why NeMo cannot be used here, or ``None`` when it can (checks without importing)."""
-    for module in ("torch", "nemo"):
-        if importlib.util.find_spec(module) is None:
-            return f"python package '{module}' is not installed (pip install 'stt-gateway[nemo]')"
-    return None
+class NemoProvider(TorchEngine):
+    _config: NemoConfig
+    extra = "nemo"
+    modules = ("torch", "nemo")
+    models_setting = "STT_NEMO_MODELS"
 
+    def _is_local(self, location: str) -> bool:
+        return location.endswith(".nemo") and Path(location).is_file()
 
-def _is_oom(exc: BaseException) -> bool:
-    return "out of memory" in str(exc).lower()
+    def _load(self, model: str, location: str, device: str) -> Any:
+        from nemo.collections.asr.models import ASRModel
 
-
-class NemoProvider(Provider):
-    def __init__(self, config: NemoConfig) -> None:
-        self.name = config.name
-        self._config = config
-        self._models: dict[str, Any] = {}
-        self._locks: dict[str, threading.Lock] = {}
-        self._lock = threading.Lock()
-        self._missing = missing_extra()
-        self._last_error: str | None = None
-
-    @property
-    def device(self) -> str:
-        if self._missing or self._config.force_cpu:
-            return "cpu"
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-
-    def _health_device(self) -> str | None:
-        """The device, without importing torch just to answer a health check."""
-        return self.device if self._loaded() or self._missing or self._config.force_cpu else None
-
-    def _loaded(self) -> bool:
-        return bool(self._models)
+        if self._is_local(location):
+            loaded = ASRModel.restore_from(location, map_location=device)
+        else:
+            loaded = ASRModel.from_pretrained(model_name=location, map_location=device)
+        loaded.eval()
+        return loaded
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
@@ -93,64 +69,6 @@ class NemoProvider(Provider):
             auto_language=False,
             hardware=["cpu", "gpu"],
         )
-
-    def _local(self, location: str) -> bool:
-        return location.endswith(".nemo") and Path(location).is_file()
-
-    def available_models(self) -> list[str]:
-        if self._missing:
-            return []
-        return [
-            name
-            for name, location in self._config.models.items()
-            if self._local(location) or self._config.allow_downloads
-        ]
-
-    def healthcheck(self) -> Health:
-        detail = self._missing or (
-            None if self.available_models() else "no model configured (STT_NEMO_MODELS)"
-        )
-        return Health(
-            provider=self.name,
-            available=detail is None,
-            loaded_models=sorted(self._models),
-            device=self._health_device(),
-            last_error=self._last_error,
-            detail=detail,
-        )
-
-    def load(self, model: str) -> Any:
-        if (loaded := self._models.get(model)) is not None:
-            return loaded
-        if self._missing:
-            raise CapabilityNotSupported(f"provider '{self.name}' is unavailable: {self._missing}")
-        if model not in self.available_models():
-            raise ModelNotFound(
-                f"model '{model}' is not configured or not available offline for '{self.name}'",
-                param="model",
-            )
-        with self._lock:
-            if (loaded := self._models.get(model)) is not None:
-                return loaded
-            from nemo.collections.asr.models import ASRModel
-
-            location = self._config.models[model]
-            device = self.device
-            logger.info("loading NeMo model {} ({}) on {}", model, location, device)
-            try:
-                if self._local(location):
-                    loaded = ASRModel.restore_from(location, map_location=device)
-                else:
-                    loaded = ASRModel.from_pretrained(model_name=location, map_location=device)
-            except (OSError, ValueError, RuntimeError, FileNotFoundError) as exc:
-                self._last_error = f"load {model}: {exc}"
-                raise (RetriableProviderError if _is_oom(exc) else FatalProviderError)(
-                    f"could not load NeMo model '{model}': {exc}"
-                ) from exc
-            loaded.eval()
-            self._locks[model] = threading.Lock()
-            self._models[model] = loaded
-            return loaded
 
     @staticmethod
     def _multitask(loaded: Any) -> bool:
@@ -182,13 +100,10 @@ class NemoProvider(Provider):
                 param="language" if options.task is Task.TRANSCRIBE else "model",
             )
         try:
-            with self._locks[model]:
+            with self.exclusive(model):
                 result = loaded.transcribe([audio.samples], **kwargs)
         except RuntimeError as exc:
-            self._last_error = str(exc)
-            raise (RetriableProviderError if _is_oom(exc) else FatalProviderError)(
-                f"NeMo failed: {exc}"
-            ) from exc
+            raise self.failure(exc, "NeMo failed") from exc
         if isinstance(result, tuple):  # RNNT models of older releases: (best, all)
             result = result[0]
         hypothesis = result[0]
