@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -173,18 +173,7 @@ class FasterWhisperProvider(Provider):
             kwargs["batch_size"] = self._config.batch_size
             kwargs["vad_filter"] = True  # the batched pipeline cuts the audio at VAD pauses
             kwargs.pop("condition_on_previous_text")
-        try:
-            raw, info = pipeline.transcribe(audio.samples, **kwargs)
-        except ValueError as exc:
-            raise InvalidRequest(f"invalid transcription options: {exc}") from exc
-        except RuntimeError as exc:
-            raise self._runtime_error(exc) from exc
-        return SegmentStream(
-            language=info.language,
-            language_probability=info.language_probability,
-            duration=audio.duration,
-            segments=self._convert(raw),
-        )
+        return self._decode(pipeline, audio, kwargs)
 
     def transcribe_stream(
         self, audio: AudioInput, options: TranscriptionOptions, model: str
@@ -198,32 +187,45 @@ class FasterWhisperProvider(Provider):
         """
         whisper = self.load(model)
         self._check(whisper, options, model)
+        kwargs: dict[str, Any] = dict(
+            language=options.language,
+            task=options.task.value,
+            beam_size=options.beam_size,
+            best_of=1,
+            temperature=[options.temperature, min(1.0, options.temperature + 0.4)],
+            compression_ratio_threshold=MAX_COMPRESSION_RATIO,
+            initial_prompt=options.prompt or None,
+            hotwords=options.hotwords or None,
+            word_timestamps=True,
+            vad_filter=False,
+            condition_on_previous_text=False,
+            max_new_tokens=stream_token_budget(audio.duration),
+        )
+        return self._decode(whisper, audio, kwargs, keep=plausible_speech)
+
+    def _decode(
+        self,
+        pipeline: Any,
+        audio: AudioInput,
+        kwargs: dict[str, Any],
+        keep: Callable[[Segment], bool] | None = None,
+    ) -> SegmentStream:
+        """Run ``pipeline`` (a model or the batched pipeline). Segments stay lazy unless
+        ``keep`` filters them, which decodes eagerly (live windows are short)."""
         try:
-            raw, info = whisper.transcribe(
-                audio.samples,
-                language=options.language,
-                task=options.task.value,
-                beam_size=options.beam_size,
-                best_of=1,
-                temperature=[options.temperature, min(1.0, options.temperature + 0.4)],
-                compression_ratio_threshold=MAX_COMPRESSION_RATIO,
-                initial_prompt=options.prompt or None,
-                hotwords=options.hotwords or None,
-                word_timestamps=True,
-                vad_filter=False,
-                condition_on_previous_text=False,
-                max_new_tokens=stream_token_budget(audio.duration),
-            )
-            segments = [s for s in self._convert(raw) if plausible_speech(s)]
+            raw, info = pipeline.transcribe(audio.samples, **kwargs)
+            segments = self._convert(raw)
+            if keep is not None:
+                segments = iter([seg for seg in segments if keep(seg)])
         except ValueError as exc:
-            raise InvalidRequest(f"invalid streaming options: {exc}") from exc
+            raise InvalidRequest(f"invalid transcription options: {exc}") from exc
         except RuntimeError as exc:
             raise self._runtime_error(exc) from exc
         return SegmentStream(
             language=info.language,
             language_probability=info.language_probability,
             duration=audio.duration,
-            segments=iter(segments),
+            segments=segments,
         )
 
     def _runtime_error(self, exc: RuntimeError) -> Exception:
