@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from app.db.media_repo import MediaRepository
 from schemas.jobs import Job, TranscriptionPayload
 from schemas.media import Media, MediaChunk
-from schemas.transcript import Transcript
+from schemas.transcript import Segment, Transcript
 
 EMBEDDING_CHUNK_CHARS = 1000
 
@@ -41,36 +41,27 @@ def embedding_chunks(
 ) -> list[MediaChunk]:
     """Consecutive segments grouped into slices of at most ``max_chars`` characters."""
     chunks: list[MediaChunk] = []
-    texts: list[str] = []
-    start = end = 0.0
-    for seg in transcript.segments:
-        if texts and sum(len(t) + 1 for t in texts) + len(seg.text) > max_chars:
-            chunks.append(
-                MediaChunk(
-                    media_id=media_id,
-                    owner=owner,
-                    chunk_index=len(chunks),
-                    start=start,
-                    end=end,
-                    text=" ".join(texts),
-                )
-            )
-            texts = []
-        if not texts:
-            start = seg.start
-        texts.append(seg.text)
-        end = seg.end
-    if texts:
+    group: list[Segment] = []
+
+    def flush() -> None:
         chunks.append(
             MediaChunk(
                 media_id=media_id,
                 owner=owner,
                 chunk_index=len(chunks),
-                start=start,
-                end=end,
-                text=" ".join(texts),
+                start=group[0].start,
+                end=group[-1].end,
+                text=" ".join(seg.text for seg in group),
             )
         )
+        group.clear()
+
+    for seg in transcript.segments:
+        if group and sum(len(g.text) + 1 for g in group) + len(seg.text) > max_chars:
+            flush()
+        group.append(seg)
+    if group:
+        flush()
     return chunks
 
 

@@ -8,26 +8,22 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 
 from app.api.deps import GatewayDep, TranscribeUser
 from app.api.forms import TranscriptionForm, build_options, parse_form
+from app.api.v1.results import render_response
 from app.services.debug_dump import dump_debug_audio
-from app.services.formats import duration_usage, render
+from app.services.formats import duration_usage
 from app.services.upload import receive_form
 from providers.base import AudioInput
 from providers.registry import Resolved
 from schemas.auth import Principal
 from schemas.errors import GatewayError, InvalidRequest
-from schemas.options import ResponseFormat, Task, TranscriptionOptions
+from schemas.options import Task, TranscriptionOptions
 
 router = APIRouter(tags=["audio"])
 
-_TEXT_TYPES = {
-    ResponseFormat.TEXT: "text/plain",
-    ResponseFormat.SRT: "application/x-subrip",
-    ResponseFormat.VTT: "text/vtt",
-}
 _TRANSLATION_UNSUPPORTED = (
     "language",
     "timestamp_granularities",
@@ -99,16 +95,12 @@ async def _handle(request: Request, gateway: GatewayDep, task: Task, user: Princ
             headers={"Cache-Control": "no-cache"},
         )
     transcript = await gateway.transcription.transcribe(audio, target, options, chain=chain)
-    body = render(
+    return render_response(
         transcript,
         form.response_format,
-        granularities=form.timestamp_granularities,
-        task=task.value,
+        form.timestamp_granularities,
         include_logprobs="logprobs" in form.include,
     )
-    if isinstance(body, str):
-        return PlainTextResponse(body, media_type=_TEXT_TYPES[form.response_format])
-    return JSONResponse(body)
 
 
 def _event(payload: dict[str, Any]) -> str:

@@ -14,9 +14,10 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import GatewayDep, JobsUser
 from app.api.forms import build_options, invalid_request_from, parse_form
-from app.api.v1.results import render_response
+from app.api.v1.results import FormatDep, render_response
 from app.core import tracing
 from app.services.audio import SNIFF_BYTES, sniff_format
+from app.services.formats import render
 from app.services.jobs import JobRequest, JobService
 from app.services.upload import receive_form
 from app.services.url_ingest import UrlPolicy
@@ -30,7 +31,7 @@ from schemas.jobs import (
     Pool,
     TranscriptionPayload,
 )
-from schemas.options import Granularity, ResponseFormat, Task
+from schemas.options import Task
 
 router = APIRouter(tags=["jobs"])
 
@@ -220,13 +221,7 @@ async def list_jobs(
 
 @router.get("/audio/jobs/{job_id}", response_model=JobPublic, summary="A job and its result")
 async def get_job(
-    job_id: str,
-    gateway: GatewayDep,
-    principal: JobsUser,
-    response_format: ResponseFormat | None = None,
-    granularities: Annotated[
-        list[Granularity] | None, Query(alias="timestamp_granularities[]")
-    ] = None,
+    job_id: str, gateway: GatewayDep, principal: JobsUser, query: FormatDep
 ) -> JobPublic:
     service = _service(gateway)
     job = await run_in_threadpool(service.get, principal.user_id, job_id)
@@ -234,35 +229,23 @@ async def get_job(
     transcript = await run_in_threadpool(service.result_of, principal.user_id, job)
     if transcript is not None:  # succeeded, and its media not deleted
         payload = TranscriptionPayload.model_validate(job.payload)
-        body = render_response(
-            transcript,
-            response_format or payload.response_format,
-            frozenset(granularities) if granularities else payload.granularities,
+        fmt, granularities = query.choose(payload.response_format, payload.granularities)
+        result = render(
+            transcript, fmt, granularities=granularities, task=transcript.metadata.task
         )
-        raw = bytes(body.body)
-        result = raw.decode() if body.media_type != "application/json" else json.loads(raw)
     return JobPublic.of(job, result)
 
 
 @router.get("/audio/jobs/{job_id}/result", summary="A finished job's transcript, as a file")
 async def get_job_result(
-    job_id: str,
-    gateway: GatewayDep,
-    principal: JobsUser,
-    response_format: ResponseFormat | None = None,
-    granularities: Annotated[
-        list[Granularity] | None, Query(alias="timestamp_granularities[]")
-    ] = None,
+    job_id: str, gateway: GatewayDep, principal: JobsUser, query: FormatDep
 ) -> Response:
     service = _service(gateway)
     job = await run_in_threadpool(service.get, principal.user_id, job_id)
     transcript = await run_in_threadpool(service.transcript, principal.user_id, job)
     payload = TranscriptionPayload.model_validate(job.payload)
-    return render_response(
-        transcript,
-        response_format or payload.response_format,
-        frozenset(granularities) if granularities else payload.granularities,
-    )
+    fmt, granularities = query.choose(payload.response_format, payload.granularities)
+    return render_response(transcript, fmt, granularities)
 
 
 @router.post("/audio/jobs/{job_id}/cancel", response_model=JobPublic, summary="Cancel a job")
