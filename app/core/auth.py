@@ -18,7 +18,6 @@ Every failure is an :class:`AuthenticationError` (401); missing scopes are the d
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import ipaddress
 import json
@@ -26,6 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import jwt
 from loguru import logger
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -207,7 +207,8 @@ class Authenticator:
 async def _first_message_token(websocket: WebSocket, timeout_s: float) -> str:
     """Read ``{"type": "auth", "token": "..."}`` as the socket's first message."""
     try:
-        message = await asyncio.wait_for(websocket.receive(), timeout=timeout_s)
+        with anyio.fail_after(timeout_s):  # not asyncio.wait_for (see streaming/session.py)
+            message = await websocket.receive()
     except TimeoutError:
         raise AuthenticationError(
             f"no credentials within {timeout_s:.0f} s: send an 'auth' message first",

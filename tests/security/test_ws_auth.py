@@ -130,6 +130,9 @@ def test_per_user_session_cap(make_client: ClientFactory) -> None:
             with client.websocket_connect(path, headers=alice) as again:
                 again.send_json(START)
                 if again.receive_json()["type"] == "start":
+                    again.send_json({"type": "stop"})  # end it as a client does before closing
+                    while again.receive_json()["type"] != "end":
+                        pass
                     break
             time.sleep(0.02)
         else:

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import anyio
 import numpy as np
 from loguru import logger
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected
@@ -159,10 +160,8 @@ class StreamSession:
             if self._closed:
                 raise ClientGone
             try:
-                await asyncio.wait_for(
-                    self._ws.send_text(event.model_dump_json()),
-                    timeout=self._settings.stream_idle_timeout_s,
-                )
+                with anyio.fail_after(self._settings.stream_idle_timeout_s):
+                    await self._ws.send_text(event.model_dump_json())
             except _SEND_ERRORS:
                 self._closed = True
                 raise ClientGone from None
@@ -225,9 +224,10 @@ class StreamSession:
             try:
                 if remaining <= 0:
                     raise TimeoutError
-                message = await asyncio.wait_for(
-                    self._ws.receive(), timeout=min(s.stream_idle_timeout_s, remaining)
-                )
+                # anyio's timeout, not asyncio.wait_for: on Python 3.11 wait_for can swallow a
+                # cancellation that races with completion, and the handler then never ends
+                with anyio.fail_after(min(s.stream_idle_timeout_s, remaining)):
+                    message = await self._ws.receive()
             except TimeoutError:
                 await self._inbox.put(ShutdownItem(self._timeout_error()))
                 return
