@@ -59,7 +59,7 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     param = ".".join(loc) or None
     return _envelope(
         400,
-        f"invalid value for '{param}': {first['msg']}" if param else first["msg"],
+        f"invalid value for '{param}': {first['msg']}" if param else str(first["msg"]),
         type_="invalid_request_error",
         param=param,
         code="invalid_value",

@@ -179,7 +179,13 @@ class UserSlots:
                 held.add(slot)
                 return True
         now = time.time()
-        args = [now, now + self._ttl, self.cap, slot, int(self._ttl * 2000)]
+        args: list[float | int | str] = [
+            now,
+            now + self._ttl,
+            self.cap,
+            slot,
+            int(self._ttl * 2000),
+        ]
         return bool(self._script(keys=[self._key(user_id)], args=args))
 
     def _refresh(self, user_id: str, slot: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -27,4 +29,4 @@ def test_slices_cover_the_transcript_in_order(parts: list[str], max_chars: int) 
         single = chunk.text in {s.text for s in transcript.segments}
         assert len(chunk.text) <= max_chars or single  # only a lone long segment may exceed
         assert chunk.start < chunk.end and (chunk.media_id, chunk.owner) == ("med_1", "alice")
-    assert all(a.end <= b.start for a, b in zip(chunks, chunks[1:], strict=False))
+    assert all(a.end <= b.start for a, b in itertools.pairwise(chunks))

@@ -6,6 +6,8 @@ clicks or gaps whatever size the client's frames are.
 
 from __future__ import annotations
 
+from typing import Any
+
 import av
 import numpy as np
 
@@ -13,7 +15,10 @@ from providers.base import SAMPLE_RATE
 from schemas.errors import InvalidRequest
 from schemas.streaming import Encoding
 
-_DTYPES = {Encoding.PCM16: np.dtype("<i2"), Encoding.FLOAT32: np.dtype("<f4")}
+_DTYPES: dict[Encoding, np.dtype[Any]] = {
+    Encoding.PCM16: np.dtype("<i2"),
+    Encoding.FLOAT32: np.dtype("<f4"),
+}
 _AV_FORMATS = {Encoding.PCM16: "s16", Encoding.FLOAT32: "flt"}
 
 

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, TypeVar
 
 import anyio
@@ -261,7 +261,7 @@ class StreamSession:
             f"no message for {self._settings.stream_idle_timeout_s:g}s", code="idle_timeout"
         )
 
-    async def _handle(self, message: dict[str, Any]) -> bool:
+    async def _handle(self, message: MutableMapping[str, Any]) -> bool:
         """Handle one frame; True once ``stop`` has been queued (the reader is done)."""
         data, text = message.get("bytes"), message.get("text")
         size = len(data) if data is not None else len(text or "")
