@@ -28,6 +28,10 @@ PROMPT_CHARS = 200
 MIN_DECODE_S = 0.2
 #: a gap between committed words this long is a pause a mid-speech buffer cut may use
 MIN_PAUSE_S = 0.2
+#: the shortest word Whisper's alignment can give a real word (one 20 ms frame)
+MIN_WORD_S = 0.02
+#: a decoded word may start this long after the VAD's last speech (its 32 ms windows lag)
+SPEECH_TAIL_S = 0.3
 #: silence after the last speech that a decode must have heard to be reused (not redone)
 SETTLED_SAMPLES = 4_000
 
@@ -151,18 +155,25 @@ class OnlineTranscriber:
             return self._last_hypothesis
         if len(self._buffer) < MIN_DECODE_S * SAMPLE_RATE:
             return []
+        window = self._buffer
+        if self._vad is not None:  # never let Whisper hear the silence after the speech
+            end = self._speech_end + round(SPEECH_TAIL_S * SAMPLE_RATE) - self._buffer_start
+            window = window[: max(end, round(MIN_DECODE_S * SAMPLE_RATE))]
         started = time.perf_counter()
-        hypothesis = self._decode_window(self._buffer, self._prompt())
+        hypothesis = self._decode_window(window, self._prompt())
         self.processing_s += time.perf_counter() - started
         self.decodes += 1
         self.language = self.language or hypothesis.language
         offset = self._buffer_start / SAMPLE_RATE
         limit = self.processed_samples / SAMPLE_RATE
+        # words Whisper places after the last audio the VAD heard as speech are invented over
+        # silence ("thank you for watching"): the VAD has the last word on where speech is
+        heard = (self._speech_end / SAMPLE_RATE + SPEECH_TAIL_S) if self._vad else limit
         words, cursor = [], offset
         for w in hypothesis.words:
             text = clean_text(w.text)
-            if not text:
-                continue
+            if not text or w.start + offset > heard or w.end - w.start < MIN_WORD_S:
+                continue  # zero-length words had no audio to align to: Whisper invented them
             start = min(max(w.start + offset, cursor), limit)
             end = min(max(w.end + offset, start), limit)
             words.append(TimedWord(text, start, end, min(max(w.probability, 0.0), 1.0)))
