@@ -157,8 +157,8 @@ class OnlineTranscriber:
             return []
         window = self._buffer
         if self._vad is not None:  # never let Whisper hear the silence after the speech
-            end = self._speech_end + round(SPEECH_TAIL_S * SAMPLE_RATE) - self._buffer_start
-            window = window[: max(end, round(MIN_DECODE_S * SAMPLE_RATE))]
+            stop = self._speech_end + round(SPEECH_TAIL_S * SAMPLE_RATE) - self._buffer_start
+            window = window[: max(stop, round(MIN_DECODE_S * SAMPLE_RATE))]
         started = time.perf_counter()
         hypothesis = self._decode_window(window, self._prompt())
         self.processing_s += time.perf_counter() - started
