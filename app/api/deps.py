@@ -58,6 +58,4 @@ def require_scope(scope: Scope) -> Callable[[Principal], Principal]:
 
 
 TranscribeUser = Annotated[Principal, Depends(require_scope(Scope.TRANSCRIBE))]
-StreamUser = Annotated[Principal, Depends(require_scope(Scope.STREAM))]
 JobsUser = Annotated[Principal, Depends(require_scope(Scope.JOBS))]
-AdminUser = Annotated[Principal, Depends(require_scope(Scope.ADMIN))]

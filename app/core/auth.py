@@ -47,10 +47,6 @@ MAX_TOKEN_CHARS = 8192
 MAX_SUBJECT_CHARS = 256
 
 
-def authenticate_none() -> Principal:
-    return LOCAL_USER
-
-
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True

@@ -123,10 +123,6 @@ class JobRepository:
         )
         return int(conn.execute(query).scalar_one())
 
-    def count_by_status(self, conn: Connection) -> dict[str, int]:
-        rows = conn.execute(sa.select(jobs.c.status, sa.func.count()).group_by(jobs.c.status))
-        return {status: count for status, count in rows}
-
     # -- leasing --------------------------------------------------------------------------
     def lease(
         self,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from loguru import logger
 
@@ -107,11 +107,3 @@ def build_runner(
         poll_s=settings.worker_poll_s,
         grace_s=settings.worker_shutdown_grace_s,
     )
-
-
-def describe(runner: WorkerRunner) -> dict[str, Any]:
-    return {
-        "worker_id": runner.worker_id,
-        "pool": runner.pool.value,
-        "concurrency": runner.concurrency,
-    }

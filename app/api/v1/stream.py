@@ -7,21 +7,14 @@ from contextlib import AsyncExitStack
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from app.core import metrics
-from app.core.auth import authenticate_websocket as authenticate_ws
+from app.core.auth import authenticate_websocket
 from app.core.errors import websocket_close_code
 from app.services.gateway import Gateway
 from app.services.streaming.session import StreamSession
-from schemas.auth import Principal, Scope
 from schemas.errors import GatewayError, PermissionDenied
 from schemas.streaming import ErrorEvent
 
 router = APIRouter(tags=["streaming"])
-
-
-async def authenticate_websocket(websocket: WebSocket, gateway: Gateway) -> Principal:
-    """The single place WebSocket authentication plugs in (headers, query token or a first
-    ``auth`` message). Raises a ``GatewayError`` (closed with 1008) when it fails."""
-    return await authenticate_ws(websocket, scope=None)
 
 
 async def _refuse(websocket: WebSocket, exc: GatewayError) -> None:
@@ -45,9 +38,7 @@ async def stream_transcribe(websocket: WebSocket) -> None:
         )
         return
     try:
-        principal = await authenticate_websocket(websocket, gateway)
-        if not principal.has(Scope.STREAM):
-            raise PermissionDenied("live streaming needs the 'stream' scope")
+        principal = await authenticate_websocket(websocket)  # needs the 'stream' scope
     except GatewayError as exc:
         await _refuse(websocket, exc)
         return
