@@ -15,7 +15,7 @@ segments at sentence ends and pauses.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,30 +181,33 @@ def _span(chunk: Mapping[str, Any], duration: float, fallback_start: float) -> t
     return start, max(start, end)
 
 
-def segments_from_chunks(chunks: Iterable[Mapping[str, Any]], duration: float) -> list[Segment]:
-    """Pipeline chunks (``return_timestamps=True``) -> segments; an open end means "to the end"."""
-    segments: list[Segment] = []
+def _timed_texts(
+    chunks: Iterable[Mapping[str, Any]], duration: float
+) -> Iterator[tuple[str, float, float]]:
+    """``(text, start, end)`` of each non-empty pipeline chunk; an open end means "to the end"."""
     cursor = 0.0
     for chunk in chunks:
         start, end = _span(chunk, duration, cursor)
         text = clean(str(chunk.get("text", "")))
         if text.strip():
-            segments.append(Segment(id=len(segments), start=start, end=end, text=text))
+            yield text, start, end
         cursor = end
-    return segments
+
+
+def segments_from_chunks(chunks: Iterable[Mapping[str, Any]], duration: float) -> list[Segment]:
+    """Pipeline chunks (``return_timestamps=True``) -> segments."""
+    return [
+        Segment(id=i, start=start, end=end, text=text)
+        for i, (text, start, end) in enumerate(_timed_texts(chunks, duration))
+    ]
 
 
 def words_from_chunks(chunks: Iterable[Mapping[str, Any]], duration: float) -> list[Word]:
     """Pipeline chunks (``return_timestamps="word"``) -> words (no per-word probability)."""
-    words: list[Word] = []
-    cursor = 0.0
-    for chunk in chunks:
-        start, end = _span(chunk, duration, cursor)
-        text = clean(str(chunk.get("text", "")))
-        if text.strip():
-            words.append(Word(word=text, start=start, end=end, probability=1.0))
-        cursor = end
-    return words
+    return [
+        Word(word=text, start=start, end=end, probability=1.0)
+        for text, start, end in _timed_texts(chunks, duration)
+    ]
 
 
 def group_words(

@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.transcript import Word
+from schemas.transcript import TimedSegment
 
 MIN_SAMPLE_RATE = 8_000
 MAX_SAMPLE_RATE = 48_000
@@ -82,16 +82,8 @@ class ControlMessage(BaseModel):
 # -- server events --------------------------------------------------------------------------
 
 
-class StreamSegment(BaseModel):
+class StreamSegment(TimedSegment):
     """A transcript segment on the session timeline (seconds)."""
-
-    id: int
-    start: float
-    end: float
-    text: str
-    speaker: str | None = None
-    confidence: float | None = None
-    words: list[Word] | None = None
 
 
 class ResolvedConfig(BaseModel):

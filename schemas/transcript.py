@@ -30,8 +30,8 @@ class Word(BaseModel):
     speaker: str | None = None
 
 
-class Segment(BaseModel):
-    """One decoded segment. The optional decoder fields feed OpenAI's ``verbose_json``."""
+class TimedSegment(BaseModel):
+    """A segment's shape wherever one is shown: transcripts and live ``partial``/``final``."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -42,6 +42,11 @@ class Segment(BaseModel):
     speaker: str | None = None
     confidence: float | None = None
     words: list[Word] | None = None
+
+
+class Segment(TimedSegment):
+    """One decoded segment. The optional decoder fields feed OpenAI's ``verbose_json``."""
+
     seek: int = 0
     tokens: list[int] | None = None
     temperature: float | None = None
