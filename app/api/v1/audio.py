@@ -81,8 +81,8 @@ async def _handle(request: Request, gateway: GatewayDep, task: Task, user: Princ
                 "you must provide a 'file'", param="file", code="missing_required_parameter"
             )
         options = build_options(form, task, settings)
-        target = gateway.registry.resolve(form.model, task)
         chain = gateway.registry.chain(form.model, task, form.fallback_models or None)
+        target = chain[0]  # the requested model; the rest are its fallbacks
         await request.app.state.rate_limits.admit_provider(target.provider.name)
         await anyio.to_thread.run_sync(
             dump_debug_audio, settings, user.user_id, upload.file.path, upload.file.filename
