@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     streaming_enabled: bool = _env("STT_STREAMING_ENABLED", True)
     stream_max_sessions: int = _env("STT_STREAM_MAX_SESSIONS", 4, ge=1, le=10_000)
     stream_decode_workers: int = _env("STT_STREAM_DECODE_WORKERS", 2, ge=1, le=64)
+    stream_cpu_threads: int = _env("STT_STREAM_CPU_THREADS", 0, ge=0, le=256)
+    stream_encoder_context_s: float = _env("STT_STREAM_ENCODER_CONTEXT_S", 30.0, ge=5, le=30)
     stream_beam_size: int = _env("STT_STREAM_BEAM_SIZE", 5, ge=1, le=20)
     stream_idle_timeout_s: float = _env("STT_STREAM_IDLE_TIMEOUT_S", 30.0, gt=0, le=3600)
     stream_max_session_s: float = _env("STT_STREAM_MAX_SESSION_S", 14_400.0, gt=0, le=86_400)

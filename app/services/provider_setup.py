@@ -37,6 +37,9 @@ def faster_whisper_config(settings: Settings, *, force_cpu: bool = False) -> Fas
         cpu_threads=settings.cpu_threads,
         batched_min_duration_s=settings.batched_min_duration_s,
         batch_size=settings.batch_size,
+        live_workers=settings.stream_decode_workers,
+        live_cpu_threads=settings.stream_cpu_threads,
+        live_context_s=settings.stream_encoder_context_s,
     )
 
 

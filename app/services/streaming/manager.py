@@ -5,9 +5,10 @@ every half second, while one batch request can hold a worker for minutes; sharin
 would freeze every live caption behind an upload. So live decodes get their own small pool
 (``STT_STREAM_DECODE_WORKERS`` threads), and admission is by session, not by decode: at most
 ``STT_STREAM_MAX_SESSIONS`` leases exist, each session keeps at most one decode in flight, and
-the pool's FIFO queue serves sessions round-robin. Batch and live work still share the CPU
-cores (and CTranslate2 serialises calls on one loaded model), so on a small CPU keep both caps
-low; see Docs/Streaming.md.
+the pool's FIFO queue serves sessions round-robin. On CPU the provider gives live windows a
+model instance with one CTranslate2 worker per decode thread, so decodes run side by side.
+Batch and live work still share the CPU cores, so on a small CPU keep both caps low; see
+Docs/Streaming.md.
 """
 
 from __future__ import annotations
