@@ -89,6 +89,9 @@ def is_error(code: str) -> Any:
     return lambda e: e["type"] == "error" and e["code"] == code
 
 
+# Unpaced audio piles up in the inbox and is gathered into steps of up to max_step: with the
+# default 3 s a whole sentence can fit in one step (a final, no partial) when the server lags.
+@pytest.mark.parametrize("server", [{"stream_max_step_ms": 500}], indirect=True)
 async def test_start_audio_stop(server: str, clip: tuple[bytes, int]) -> None:
     pcm, rate = clip
     result = await stream(server, pcm, rate, speed=0, start=MOCK)

@@ -13,10 +13,16 @@ from tests.support.stream import assert_never_retracted
 
 TRUTH_VOCAB = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"]
 WORD_S = 0.4
+PAUSE_S = 0.3  # longer than the engine's MIN_PAUSE_S: a buffer cut may go into it
 
 
-def truth_words(keys: list[str]) -> list[TimedWord]:
-    return [TimedWord(k, i * WORD_S, (i + 1) * WORD_S) for i, k in enumerate(keys)]
+def truth_words(keys: list[str], pauses: list[bool] | None = None) -> list[TimedWord]:
+    """Back-to-back words; ``pauses[i]`` puts a pause after word ``i``."""
+    words, at = [], 0.0
+    for i, key in enumerate(keys):
+        words.append(TimedWord(key, at, at + WORD_S))
+        at += WORD_S + (PAUSE_S if pauses and i < len(pauses) and pauses[i] else 0.0)
+    return words
 
 
 @st.composite
@@ -95,12 +101,18 @@ def _as_dicts(events: list[object]) -> list[dict[str, object]]:
     commits=st.sets(st.integers(0, 60), max_size=4),
     seed=st.integers(0, 2**16),
     max_buffer_s=st.sampled_from([2.0, 4.0, 12.0]),
+    pauses=st.lists(st.booleans(), max_size=60),
 )
 def test_engine_sessions_never_retract_lose_or_duplicate(
-    keys: list[str], steps: list[int], commits: set[int], seed: int, max_buffer_s: float
+    keys: list[str],
+    steps: list[int],
+    commits: set[int],
+    seed: int,
+    max_buffer_s: float,
+    pauses: list[bool],
 ) -> None:
-    truth = truth_words(keys)
-    total = round(len(truth) * WORD_S * 16_000) + 8000
+    truth = truth_words(keys, pauses)
+    total = round(truth[-1].end * 16_000) + 8000
     timeline = np.arange(total, dtype=np.float32)
     engine = OnlineTranscriber(
         ScriptedDecoder(truth, np.random.default_rng(seed)),
@@ -127,3 +139,32 @@ def test_engine_sessions_never_retract_lose_or_duplicate(
     assert len(spoken) <= len(keys)
     times = [(w["start"], w["end"]) for w in finals]
     assert times == sorted(times)
+
+
+class _NoGuesses:
+    """An ``rng`` for :class:`ScriptedDecoder` that never adds a guessed word."""
+
+    def random(self) -> float:
+        return 1.0
+
+
+def test_a_cut_in_a_pause_finalizes_every_committed_word() -> None:
+    # "delta" is committed after the pause when the 2 s buffer overflows: the cut goes into
+    # the pause, but the final must still carry "delta" (the client saw it committed)
+    truth = truth_words(["alpha", "bravo", "charlie", "delta", "echo"], [False, False, True])
+    timeline = np.arange(round(truth[-1].end * 16_000) + 8000, dtype=np.float32)
+    engine = OnlineTranscriber(
+        ScriptedDecoder(truth, _NoGuesses()),  # type: ignore[arg-type]
+        EngineConfig(max_buffer_s=2.0, hard_buffer_s=4.0),
+        vad=None,
+    )
+    events: list[object] = []
+    for start in range(0, len(timeline), 1600):
+        events += engine.feed(timeline[start : start + 1600])
+    events += engine.finalize("stop")
+    dicts = _as_dicts(events)
+    assert_never_retracted(dicts)
+    finals = [e for e in dicts if e["type"] == "final"]
+    assert finals[0]["reason"] == "max_buffer"
+    assert finals[0]["segment"]["text"] == "alpha bravo charlie delta"  # type: ignore[index]
+    assert " ".join(e["segment"]["text"] for e in finals) == "alpha bravo charlie delta echo"  # type: ignore[index]

@@ -39,8 +39,9 @@ async def test_lease_released_under_repeated_cancellation(make_settings: Setting
                 principal=Principal(user_id="u", scopes=frozenset(Scope)),
             )
             task = asyncio.create_task(session.run())
-            while leases.active == 0:
-                await asyncio.sleep(0.001)
+            async with asyncio.timeout(5):  # a session that never takes its lease fails here
+                while leases.active == 0:
+                    await asyncio.sleep(0.001)
             while not task.done():
                 task.cancel()
                 await asyncio.sleep(0)

@@ -191,12 +191,32 @@ def test_mid_speech_cut_prefers_the_latest_pause() -> None:
     assert agreement.pause_before_end(0.2, not_before=0.0) == 4  # the pause before "five"
     assert agreement.pause_before_end(0.2, not_before=2.1) is None  # too early to cut there
     assert agreement.pause_before_end(0.6, not_before=0.0) is None  # no pause that long
-    taken = agreement.take_committed(keep_context=True, upto=4)
-    assert [w.text for w in taken] == ["one", "two", "three", "four"]
-    assert [w.text for w in agreement.committed] == ["five", "six"]  # still committed
-    # the next window re-hears "five six" from the pause on: nothing is committed twice
+    taken = agreement.take_committed(keep_context=True)
+    assert [w.text for w in taken] == ["one", "two", "three", "four", "five", "six"]
+    # the next window starts in the pause and re-hears "five six": nothing is committed twice
     agreement.update(
         [TimedWord("five", 2.52, 2.9), TimedWord("six", 2.9, 3.2), TimedWord("seven", 3.3, 3.6)]
     )
-    assert [w.text for w in agreement.committed] == ["five", "six"]
+    assert agreement.committed == []
     assert [w.text for w in agreement.tentative] == ["seven"]
+
+
+def test_engine_is_settled_only_when_more_audio_cannot_change_the_next_decode() -> None:
+    from app.services.streaming.engine import EngineConfig, Hypothesis, OnlineTranscriber
+    from app.services.streaming.vad import StreamingVad
+
+    def loudness(x: np.ndarray) -> np.ndarray:  # a stand-in for Silero: loud windows are speech
+        return (np.abs(x.reshape(-1, 512)).max(axis=1) > 0.1).astype(np.float32)
+
+    def decoder(samples: np.ndarray, prompt: str | None) -> Hypothesis:
+        return Hypothesis(words=[])
+
+    engine = OnlineTranscriber(decoder, EngineConfig(), StreamingVad(0.5, score=loudness))
+    silence, voice = np.zeros(8000, np.float32), np.full(8000, 0.5, np.float32)
+    engine.feed(silence)
+    assert engine.settled  # nothing to decode
+    engine.feed(voice)
+    assert not engine.settled  # speech is still arriving: wait for a full step
+    engine.feed(silence[:6400])  # 0.4 s of pause: the window a decode would use is whole
+    assert engine.settled
+    assert not OnlineTranscriber(decoder, EngineConfig(), None).settled  # no VAD: always decode

@@ -110,11 +110,8 @@ class LocalAgreement:
                 return i
         return None
 
-    def take_committed(self, *, keep_context: bool, upto: int | None = None) -> list[TimedWord]:
+    def take_committed(self, *, keep_context: bool) -> list[TimedWord]:
         """Hand the committed words over (to a ``final``) and start the next utterance.
-
-        ``upto`` hands over only the first ``upto`` words; the rest stay committed (never
-        retracted) and open the next final.
 
         ``keep_context`` when the next window starts right after the last committed word
         (a buffer cut mid-speech): the join context and the tentative tail stay, so the next
@@ -122,8 +119,7 @@ class LocalAgreement:
         cut at silence the next window holds only new audio, so the context is dropped and a
         phrase the speaker really repeats is not mistaken for a duplicate.
         """
-        n = len(self.committed) if upto is None else upto
-        words, self.committed = self.committed[:n], self.committed[n:]
+        words, self.committed = self.committed, []
         if not keep_context:
             self._context = []
             self.tentative = []

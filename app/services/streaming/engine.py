@@ -87,6 +87,19 @@ class OnlineTranscriber:
         return self._buffer_start + len(self._buffer)
 
     @property
+    def settled(self) -> bool:
+        """The next step need not wait for more audio: no decode is due (silence, or an
+        utterance whose speech has all been decoded), or the speech paused long enough that
+        the window a decode would use (it ends ``SPEECH_TAIL_S`` after the speech) is whole."""
+        if self._vad is None:  # no speech/silence decisions: every step decodes
+            return False
+        return (
+            not self._has_speech
+            or self._heard_everything()
+            or self.processed_samples - self._speech_end >= SPEECH_TAIL_S * SAMPLE_RATE
+        )
+
+    @property
     def text(self) -> str:
         return " ".join(self._finals)
 
@@ -185,11 +198,7 @@ class OnlineTranscriber:
     def _heard_everything(self) -> bool:
         """The last decode already covered the utterance's speech plus a margin: only silence
         came since, so decoding again would cost CPU for the same words."""
-        return (
-            self._vad is not None
-            and self._decoded_end >= 0
-            and self._decoded_end >= self._speech_end + SETTLED_SAMPLES
-        )
+        return self._vad is not None and self._decoded_end >= self._speech_end + SETTLED_SAMPLES
 
     def _prompt(self) -> str | None:
         context = " ".join(filter(None, [self._config.initial_prompt, *self._finals[-8:]]))
@@ -208,23 +217,22 @@ class OnlineTranscriber:
         return events
 
     def _cut_mid_speech(self) -> list[Event]:
-        """Finalize committed words and drop their audio while speech goes on.
+        """Finalize the committed words and drop audio while speech goes on.
 
-        The cut goes into the speaker's latest pause when there is one in the later half of
-        the buffer: the next window then starts on a clean word onset (a window that starts
-        mid-word mishears its first words, and its timestamps drift). Committed words after
-        the pause stay committed and open the next final. Without a pause, the cut follows the
-        last committed word.
+        Every committed word goes into the ``final`` (a client's committed text never
+        shrinks), but the audio is cut in the speaker's latest pause when there is one in the
+        later half of the buffer: the next window then starts on a clean word onset (a window
+        that starts mid-word mishears its first words, and its timestamps drift). The words
+        after the pause are heard again there and dropped as already committed, by time.
+        Without a pause, the cut follows the last committed word.
         """
         not_before = self._buffer_start / SAMPLE_RATE + self._config.max_buffer_s / 2
         split = self._agreement.pause_before_end(MIN_PAUSE_S, not_before)
+        words = self._agreement.take_committed(keep_context=True)
         if split is None:
-            words = self._agreement.take_committed(keep_context=True)
             cut = self._agreement.last_committed_end
         else:
-            after = self._agreement.committed[split].start
-            words = self._agreement.take_committed(keep_context=True, upto=split)
-            cut = (words[-1].end + after) / 2
+            cut = (words[split - 1].end + words[split].start) / 2
         self._cut_front(round(cut * SAMPLE_RATE))
         self._decoded_end = -1
         return self._emit_final(words, "max_buffer")

@@ -62,6 +62,8 @@ from schemas.streaming import (
 
 T = TypeVar("T")
 _MS = SAMPLE_RATE // 1000
+#: the step size while more audio would not change the next decode (see ``_coalesce``)
+QUIET_STEP_MS = 100
 _SEND_ERRORS = (WebSocketDisconnect, WebSocketDisconnected, OSError, TimeoutError)
 AdmitProvider = Callable[[str], Awaitable[None]]  # RateLimits.admit_provider
 
@@ -378,12 +380,20 @@ class StreamSession:
 
     async def _coalesce(self, first: AudioItem) -> np.ndarray:
         """Gather queued audio into one step of at least ``min_step`` (unless a control
-        message follows) and at most ``max_step`` samples."""
+        message follows) and at most ``max_step`` samples.
+
+        While the engine is settled more audio would not change the next decode (or there
+        is none to do), so a step needs no more than :data:`QUIET_STEP_MS`: the decode that
+        completes an utterance starts as soon as its speech has ended, and the final leaves
+        as soon as the silence is long enough, instead of up to a whole step later.
+        """
+        engine = self._require_engine()
+        floor = min(self._min_step, QUIET_STEP_MS * _MS) if engine.settled else self._min_step
         parts, total = [first.samples], len(first.samples)
         while total < self._max_step:
             nxt = self._inbox.peek()
             if nxt is None:
-                if total >= self._min_step:
+                if total >= floor:
                     break
                 nxt = await self._inbox.wait()
             if not isinstance(nxt, AudioItem) or nxt.paused:
