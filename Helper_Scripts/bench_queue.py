@@ -35,6 +35,7 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.db.database import NOTIFY_CHANNEL, Database
+from app.db.jobs_repo import JobRepository
 from app.db.migrate import upgrade
 from app.db.notify import PgListener
 from app.db.tables import jobs
@@ -92,23 +93,18 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def _unfinished(db: Database) -> int:
-    """Jobs still waiting or running (the benchmark database holds only its own jobs)."""
+def _unfinished(db: Database, repo: JobRepository) -> int:
+    """Jobs still waiting or running (every benchmark job belongs to ``bench``)."""
     with db.read() as conn:
-        return int(
-            conn.execute(
-                sa.select(sa.func.count())
-                .select_from(jobs)
-                .where(jobs.c.status.in_(["queued", "leased"]))
-            ).scalar_one()
-        )
+        return repo.count_active(conn, "bench")
 
 
 def _wait_done(db: Database, timeout: float = 300) -> None:
     """Poll lightly: on a 2-core machine the harness must not steal the workers' CPU. The
     timings come from the rows' own timestamps, not from when this loop notices."""
     deadline = time.monotonic() + timeout
-    while _unfinished(db):
+    repo = JobRepository(db.dialect)
+    while _unfinished(db, repo):
         if time.monotonic() > deadline:
             raise SystemExit("benchmark timed out")
         time.sleep(0.1)

@@ -38,6 +38,8 @@ class JobStatus(str, Enum):
 
 
 TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.DEAD})
+#: jobs that still hold a slot of the owner's cap and may still read their stored audio
+ACTIVE = (JobStatus.QUEUED, JobStatus.LEASED)
 
 TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.QUEUED: frozenset({JobStatus.LEASED, JobStatus.CANCELLED}),

@@ -20,6 +20,7 @@ from app.db.ids import new_id
 from app.db.tables import jobs
 from schemas.errors import InvalidTransition, LeaseLost, NotFound
 from schemas.jobs import (
+    ACTIVE,
     Job,
     JobError,
     JobStatus,
@@ -119,7 +120,7 @@ class JobRepository:
         query = (
             sa.select(sa.func.count())
             .select_from(jobs)
-            .where(jobs.c.owner == owner, _in(_S.QUEUED, _S.LEASED))
+            .where(jobs.c.owner == owner, _in(*ACTIVE))
         )
         return int(conn.execute(query).scalar_one())
 

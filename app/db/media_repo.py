@@ -19,10 +19,8 @@ from sqlalchemy.exc import IntegrityError
 from app.db.ids import new_id
 from app.db.tables import audit_events, job_chunks, jobs, media, unvectorized_media_chunks
 from schemas.errors import NotFound
-from schemas.jobs import JobStatus
+from schemas.jobs import ACTIVE
 from schemas.media import AuditEvent, Media, MediaChunk
-
-_ACTIVE = (JobStatus.QUEUED.value, JobStatus.LEASED.value)
 
 
 def _to_media(row: sa.Row[Any]) -> Media:
@@ -114,7 +112,7 @@ class MediaRepository:
         """Whether a queued/leased job (other than ``except_job``) or any media row still
         references ``audio_ref``: one query over both tables, any owner."""
         active = sa.select(jobs.c.id).where(
-            jobs.c.audio_ref == audio_ref, jobs.c.status.in_(_ACTIVE)
+            jobs.c.audio_ref == audio_ref, jobs.c.status.in_([s.value for s in ACTIVE])
         )
         if except_job is not None:
             active = active.where(jobs.c.id != except_job)
