@@ -18,9 +18,8 @@ from typing import Any, TypeVar
 
 from loguru import logger
 
-from app.core import metrics, tracing
+from app.core import metrics
 from app.core.config import Settings
-from app.core.log_context import bind
 from app.db.ids import new_token, utcnow
 from app.db.media_repo import MediaRepository
 from app.services.audio import decode_file
@@ -29,7 +28,7 @@ from app.services.chunking import ChunkTranscript, merge_chunks, plan_chunks, sh
 from app.services.media import MediaWriter, options_hash
 from app.services.pipeline import TranscriptionPipeline
 from app.services.retention import AudioJanitor
-from app.services.transcription import span_attributes
+from app.services.transcription import observe_transcription, transcription_span
 from app.services.url_ingest import UrlPolicy, download
 from providers.base import AudioInput
 from schemas.jobs import ChunkStatus, Job, JobChunk, TranscriptionPayload
@@ -167,22 +166,14 @@ class TranscriptionHandler(JobHandler):
         self, payload: TranscriptionPayload, audio: AudioInput, words: bool
     ) -> Transcript:
         """One span through the fallback chain (GPU, its CPU twin, configured alternates)."""
-        options = payload.options.model_copy(update={"diarization": None})
+        options = payload.options
         if words and not options.word_timestamps:
             options = options.model_copy(update={"word_timestamps": True})
         chain = self.registry.chain(payload.model, options.task)
-        bind(provider=chain[0].label)
         started = time.perf_counter()
-        with tracing.tracer().start_as_current_span(
-            "transcribe", attributes=span_attributes(chain[0], audio)
-        ):
+        with transcription_span(chain[0], audio):
             transcript: Transcript = self.infer(self.pipeline.transcribe, audio, chain, options)
-        metrics.observe_transcription(
-            transcript.metadata.provider,  # the target that served it
-            transcript.metadata.model,
-            audio_seconds=audio.duration,
-            processing_seconds=time.perf_counter() - started,
-        )
+        observe_transcription(transcript, audio, time.perf_counter() - started)
         return transcript
 
     # -- long audio -----------------------------------------------------------------------

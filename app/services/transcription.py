@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
 import anyio
@@ -37,29 +38,16 @@ class TranscriptionService:
         )
 
     async def transcribe(
-        self,
-        audio: AudioInput,
-        target: Resolved,
-        options: TranscriptionOptions,
-        *,
-        chain: Sequence[Resolved] | None = None,
+        self, audio: AudioInput, chain: Sequence[Resolved], options: TranscriptionOptions
     ) -> Transcript:
-        """``chain`` (``target`` first) adds fallbacks; the pipeline also diarizes and applies
-        the custom vocabulary as ``options`` ask (``app.services.pipeline``)."""
-        bind(provider=target.label)
+        """``chain``: the requested target, then its fallbacks; the pipeline also diarizes and
+        applies the custom vocabulary as ``options`` ask (``app.services.pipeline``)."""
         started = time.perf_counter()
-        with tracing.tracer().start_as_current_span(
-            "transcribe", attributes=span_attributes(target, audio)
-        ):
+        with transcription_span(chain[0], audio):
             transcript, waited = await self._runner.run(
-                self._pipeline.run, audio, list(chain or [target]), options
+                self._pipeline.run, audio, list(chain), options
             )
-        metrics.observe_transcription(
-            transcript.metadata.provider,  # the target that served it (fallbacks)
-            transcript.metadata.model,
-            audio_seconds=audio.duration,
-            processing_seconds=time.perf_counter() - started - waited,
-        )
+        observe_transcription(transcript, audio, time.perf_counter() - started - waited)
         return transcript.with_metadata(queue_latency_ms=round(waited * 1000))
 
     async def stream_segments(
@@ -86,9 +74,25 @@ class TranscriptionService:
         )
 
 
-def span_attributes(target: Resolved, audio: AudioInput) -> dict[str, str | float]:
-    return {
+@contextlib.contextmanager
+def transcription_span(target: Resolved, audio: AudioInput) -> Iterator[None]:
+    """The log context and the ``transcribe`` trace span of one transcription by ``target``
+    (REST requests and job workers alike)."""
+    bind(provider=target.label)
+    attributes: dict[str, str | float] = {
         "stt.provider": target.provider.name,
         "stt.model": target.model,
         "stt.audio_seconds": round(audio.duration, 3),
     }
+    with tracing.tracer().start_as_current_span("transcribe", attributes=attributes):
+        yield
+
+
+def observe_transcription(transcript: Transcript, audio: AudioInput, seconds: float) -> None:
+    """Count the transcription against the target that served it (after any fallback)."""
+    metrics.observe_transcription(
+        transcript.metadata.provider,
+        transcript.metadata.model,
+        audio_seconds=audio.duration,
+        processing_seconds=seconds,
+    )

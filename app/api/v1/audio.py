@@ -94,7 +94,7 @@ async def _handle(request: Request, gateway: GatewayDep, task: Task, user: Princ
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache"},
         )
-    transcript = await gateway.transcription.transcribe(audio, target, options, chain=chain)
+    transcript = await gateway.transcription.transcribe(audio, chain, options)
     return render_response(
         transcript,
         form.response_format,
