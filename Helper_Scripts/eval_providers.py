@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.core.config import load_settings
 from app.services.audio import decode_file
 from app.services.gateway import build_registry
+from providers.base import AudioInput
 from providers.registry import ProviderRegistry
 from schemas.errors import GatewayError
 from schemas.options import TranscriptionOptions
@@ -57,13 +58,15 @@ class Item:
 @dataclass
 class Result:
     model: str
-    errors: int = 0
     ref_words: int = 0
     edits: int = 0
     audio_s: float = 0.0
-    processing_s: float = 0.0
-    latencies: list[float] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)  # seconds per transcribed file
     failures: list[str] = field(default_factory=list)
+
+    @property
+    def errors(self) -> int:
+        return len(self.failures)
 
     @property
     def wer(self) -> float | None:
@@ -71,7 +74,7 @@ class Result:
 
     @property
     def rtf(self) -> float | None:
-        return self.processing_s / self.audio_s if self.audio_s else None
+        return sum(self.latencies) / self.audio_s if self.audio_s else None
 
 
 def words(text: str) -> list[str]:
@@ -109,23 +112,22 @@ def make_sample(folder: Path) -> Path:
     return manifest
 
 
-def evaluate(registry: ProviderRegistry, model: str, items: list[Item], beam: int) -> Result:
+def evaluate(
+    registry: ProviderRegistry, model: str, items: list[tuple[Item, AudioInput]], beam: int
+) -> Result:
     result = Result(model)
     target = registry.resolve(model)
-    for item in items:
-        audio = decode_file(item.audio, max_duration_s=86_400)
+    for item, audio in items:
         options = TranscriptionOptions(language=item.language, beam_size=beam, best_of=beam)
         started = time.perf_counter()
         try:
             transcript = target.provider.transcribe_batch(audio, options, target.model)
         except GatewayError as exc:
-            result.errors += 1
             result.failures.append(f"{item.audio.name}: {exc.message}")
             continue
         elapsed = time.perf_counter() - started
         result.latencies.append(elapsed)
         result.audio_s += audio.duration
-        result.processing_s += elapsed
         ref = words(item.text)
         result.ref_words += len(ref)
         result.edits += edit_distance(ref, words(transcript.text))
@@ -219,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, p in registry.providers().items()
         if p.available_models()
     ]
-    items = read_manifest(args.manifest)
+    manifest = read_manifest(args.manifest)  # decoded once, not once per model
+    items = [(item, decode_file(item.audio, max_duration_s=86_400)) for item in manifest]
     results = []
     for model in models:
         print(f"evaluating {model} on {len(items)} files ...", file=sys.stderr)

@@ -229,16 +229,14 @@ async def _first_message_token(websocket: WebSocket, timeout_s: float) -> str:
     return str(payload["token"])
 
 
-async def authenticate_websocket(
-    websocket: WebSocket, scope: Scope | None = Scope.STREAM
-) -> Principal:
+async def authenticate_websocket(websocket: WebSocket) -> Principal:
     """Authenticate a WebSocket at the start of its handler (accepted or not yet).
 
     Credentials, in order: ``Authorization: Bearer`` / ``X-API-Key`` headers; ``?token=`` when
     ``STT_WS_ALLOW_QUERY_TOKEN`` is on; otherwise (auth on, nothing sent) the socket is accepted
     if it was not yet and the first message must be ``{"type": "auth", "token": "..."}`` within
-    ``STT_WS_AUTH_TIMEOUT_S``. The caller must hold ``scope`` (``stream`` unless told otherwise)
-    and the session counts as one call against the global and per-user rate limits.
+    ``STT_WS_AUTH_TIMEOUT_S``. The caller must hold the ``stream`` scope, and the session counts
+    as one call against the global and per-user rate limits.
 
     Raises :class:`AuthenticationError`, :class:`PermissionDenied` or ``RateLimited``; the handler
     refuses the socket with its ``error`` event and close code (``app.core.errors``). Raises
@@ -255,7 +253,7 @@ async def authenticate_websocket(
         token = await _first_message_token(websocket, state.settings.ws_auth_timeout_s)
     principal = authenticator.authenticate(token)
     bind(user=principal.user_id)
-    if scope is not None and not principal.has(scope):
-        raise PermissionDenied(f"this operation needs the '{scope.value}' scope")
+    if not principal.has(Scope.STREAM):
+        raise PermissionDenied(f"this operation needs the '{Scope.STREAM.value}' scope")
     await state.rate_limits.admit(principal)
     return principal

@@ -26,12 +26,15 @@ from providers.registry import ProviderRegistry
 @dataclass
 class Gateway:
     settings: Settings
-    registry: ProviderRegistry
     runner: InferenceRunner
     transcription: TranscriptionService
     pipeline: TranscriptionPipeline
     streaming: StreamingManager
     jobs: JobsRuntime
+
+    @property
+    def registry(self) -> ProviderRegistry:
+        return self.pipeline.registry
 
     def start_workers(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start the in-process job worker (``STT_EMBEDDED_WORKER``) on the shared pool."""
@@ -73,7 +76,6 @@ def build_gateway(settings: Settings) -> Gateway:
     )
     return Gateway(
         settings,
-        registry,
         runner,
         service,
         pipeline=pipeline,

@@ -17,9 +17,9 @@ from app.services.audio_store import AudioStore
 
 
 class AudioJanitor:
-    def __init__(self, store: AudioStore, repo: MediaRepository | None = None) -> None:
+    def __init__(self, store: AudioStore, repo: MediaRepository) -> None:
         self.store = store
-        self.repo = repo or MediaRepository()
+        self.repo = repo
 
     def orphaned(
         self, conn: Connection, audio_ref: str | None, *, except_job: str | None = None

@@ -228,8 +228,7 @@ async def get_job(
     result = None
     transcript = await run_in_threadpool(service.result_of, principal.user_id, job)
     if transcript is not None:  # succeeded, and its media not deleted
-        payload = TranscriptionPayload.model_validate(job.payload)
-        fmt, granularities = query.choose(payload.response_format, payload.granularities)
+        fmt, granularities = query.choose(job)
         result = render(
             transcript, fmt, granularities=granularities, task=transcript.metadata.task
         )
@@ -243,8 +242,7 @@ async def get_job_result(
     service = _service(gateway)
     job = await run_in_threadpool(service.get, principal.user_id, job_id)
     transcript = await run_in_threadpool(service.transcript, principal.user_id, job)
-    payload = TranscriptionPayload.model_validate(job.payload)
-    fmt, granularities = query.choose(payload.response_format, payload.granularities)
+    fmt, granularities = query.choose(job)
     return render_response(transcript, fmt, granularities)
 
 

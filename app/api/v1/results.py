@@ -9,6 +9,7 @@ from fastapi import Depends, Query, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from app.services.formats import render
+from schemas.jobs import Job, TranscriptionPayload
 from schemas.options import Granularity, ResponseFormat
 from schemas.transcript import Transcript
 
@@ -47,11 +48,11 @@ class FormatQuery:
         None
     )
 
-    def choose(
-        self, fmt: ResponseFormat, granularities: frozenset[Granularity]
-    ) -> tuple[ResponseFormat, frozenset[Granularity]]:
-        return self.response_format or fmt, (
-            frozenset(self.granularities) if self.granularities else granularities
+    def choose(self, job: Job) -> tuple[ResponseFormat, frozenset[Granularity]]:
+        """These overrides, else the format and granularities ``job`` was submitted with."""
+        payload = TranscriptionPayload.model_validate(job.payload)
+        return self.response_format or payload.response_format, (
+            frozenset(self.granularities) if self.granularities else payload.granularities
         )
 
 
