@@ -37,9 +37,11 @@ def token(
     *,
     secret: str = JWT_SECRET,
     algorithm: str = "HS256",
-    exp_in: float = 300,
+    exp_in: float = 3600,
     **claims: Any,
 ) -> str:
+    """A signed test JWT. Valid for an hour by default: modules mint their tokens at
+    collection, and the whole suite can run for many minutes before they are used."""
     payload: dict[str, Any] = {"sub": sub, "exp": int(time.time() + exp_in), **claims}
     if scopes is not None:
         payload["scope"] = scopes
