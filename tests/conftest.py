@@ -14,6 +14,7 @@ os.environ["STT_CONFIG_FILE"] = "/nonexistent/config.txt"
 
 from app.core.config import Settings, load_settings
 from tests.support.server import running_server
+from tests.support.tracing import spans  # noqa: F401  (the ``spans`` fixture, suite-wide)
 
 SettingsFactory = Callable[..., Settings]
 

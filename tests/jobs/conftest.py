@@ -58,6 +58,7 @@ def job_settings(make_settings: SettingsFactory, database_url: str) -> Settings:
         database_url=database_url,
         default_provider="mock",
         default_model="mock",
+        translation_model="mock",
         worker_poll_s=0.05,
         job_lease_seconds=3.0,
         job_retry_base_s=0.2,

@@ -7,19 +7,20 @@ import subprocess
 import sys
 import time
 import wave
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import sqlalchemy as sa
 
 from app.core.config import Settings
 from app.db.database import Database
-from app.services.gateway import build_providers
+from app.services.gateway import build_registry
 from app.services.job_handler import Infer, call_directly
 from app.services.job_worker import build_runner
 from app.services.jobs import JobRequest, JobService
 from app.services.provider_setup import build_pipeline
-from providers.registry import ProviderRegistry
 from schemas.jobs import Job, Pool, TranscriptionPayload
 from schemas.options import TranscriptionOptions
 from workers.runner import WorkerRunner
@@ -100,21 +101,35 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
-def mock_runner(
+def count(db: Database, table: sa.Table, *where: sa.ColumnElement[bool]) -> int:
+    """Rows of ``table`` matching every ``where`` clause."""
+    with db.read() as conn:
+        query = sa.select(sa.func.count()).select_from(table).where(*where)
+        return int(conn.execute(query).scalar_one())
+
+
+def in_process_runner(
     settings: Settings, db: Database, infer: Infer = call_directly, concurrency: int = 1
 ) -> WorkerRunner:
-    """An in-process worker (not started) with the mock provider."""
-    registry = ProviderRegistry(
-        build_providers(settings),
-        default_provider="mock",
-        default_model="mock",
-        translation_model="mock",
-    )
+    """An in-process worker (not started) with the gateway's registry for ``settings``."""
     return build_runner(
         settings,
         db,
-        build_pipeline(settings, registry),
+        build_pipeline(settings, build_registry(settings)),
         pool=Pool.ANY,
         concurrency=concurrency,
         infer=infer,
     )
+
+
+@contextmanager
+def worker(
+    settings: Settings, db: Database, infer: Infer = call_directly, concurrency: int = 1
+) -> Iterator[str]:
+    """A started :func:`in_process_runner` for the ``with`` block; yields its worker id."""
+    runner = in_process_runner(settings, db, infer, concurrency)
+    runner.start()
+    try:
+        yield runner.worker_id
+    finally:
+        runner.stop(5)

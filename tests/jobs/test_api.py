@@ -5,10 +5,8 @@ from __future__ import annotations
 import functools
 import http.server
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -16,6 +14,7 @@ import pytest
 from app.core.config import Settings
 from tests.jobs.support import write_wav
 from tests.support.audio import speech, wer
+from tests.support.jobs import wait_job
 from tests.support.server import running_server
 
 URL_TEXT = "The quick brown fox jumps over the lazy dog."
@@ -32,16 +31,6 @@ def client(api_settings: Settings) -> Iterator[httpx.Client]:
         yield c
 
 
-def _wait(client: httpx.Client, job_id: str, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        job = client.get(f"/v1/audio/jobs/{job_id}").json()
-        if job["status"] in ("succeeded", "failed", "dead", "cancelled"):
-            return job
-        assert time.monotonic() < deadline, job
-        time.sleep(0.05)
-
-
 def test_upload_job_result_formats_and_media(client: httpx.Client, tmp_path: Path) -> None:
     audio = write_wav(tmp_path / "a.wav", 3.0)
     with open(audio, "rb") as handle:
@@ -54,7 +43,7 @@ def test_upload_job_result_formats_and_media(client: httpx.Client, tmp_path: Pat
     assert reply.status_code == 202, reply.text
     created = reply.json()
     assert created["status"] == "queued" and created["priority"] == 5
-    job = _wait(client, created["id"])
+    job = wait_job(client, created["id"])
     assert job["status"] == "succeeded" and job["attempts"] == 1
     assert job["progress"] == {"fraction": 1.0, "chunks_done": 1, "chunks_total": 1}
     assert job["result"]["task"] == "transcribe" and job["result"]["segments"]
@@ -103,7 +92,7 @@ def test_same_audio_is_not_transcribed_twice_unless_forced(
                 files={"file": ("a.wav", handle)},
                 data={"model": "mock", "force": force},
             )
-        ids.append(_wait(client, reply.json()["id"]))
+        ids.append(wait_job(client, reply.json()["id"]))
     assert len({j["media_id"] for j in ids}) == 1
     assert [j["result"]["text"] == ids[0]["result"]["text"] for j in ids] == [True] * 3
     events = client.get(f"/v1/media/{ids[0]['media_id']}/events").json()["data"]
@@ -177,7 +166,7 @@ def test_url_job_downloads_and_transcribes(job_settings: Settings, media_server:
             json={"url": f"{media_server}/speech.wav", "model": "whisper-1", "language": "en"},
         )
         assert reply.status_code == 202, reply.text
-        job = _wait(c, reply.json()["id"])
+        job = wait_job(c, reply.json()["id"])
         assert job["status"] == "succeeded", job
         assert wer(URL_TEXT, job["result"]["text"]) <= 0.2
         media = c.get(f"/v1/media/{job['media_id']}").json()
@@ -185,6 +174,6 @@ def test_url_job_downloads_and_transcribes(job_settings: Settings, media_server:
         missing = c.post(
             "/v1/audio/jobs", json={"url": f"{media_server}/missing.wav", "model": "mock"}
         )
-        failed = _wait(c, missing.json()["id"])
+        failed = wait_job(c, missing.json()["id"])
         assert failed["status"] == "failed" and failed["attempts"] == 1
         assert failed["error"]["code"] == "download_failed"

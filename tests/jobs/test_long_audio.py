@@ -17,13 +17,10 @@ from app.db.database import Database
 from app.services.audio import decode_file
 from app.services.chunking import cut_points
 from app.services.gateway import build_providers
-from app.services.job_worker import build_runner
 from app.services.jobs import JobService
-from app.services.provider_setup import build_pipeline
-from providers.registry import ProviderRegistry
-from schemas.jobs import ChunkConfig, JobStatus, Pool
+from schemas.jobs import ChunkConfig, JobStatus
 from schemas.options import TranscriptionOptions
-from tests.jobs.support import submit_file, wait_for
+from tests.jobs.support import submit_file, wait_for, worker
 from tests.support.audio import speech, wer
 
 SENTENCES = [
@@ -95,13 +92,11 @@ def test_chunked_job_matches_whole_file(
     duration = decode_file(recording, max_duration_s=600).duration
     assert 150 <= duration <= 240, duration
     settings = job_settings.model_copy(
-        update={"default_provider": "faster-whisper", "default_model": "tiny.en"}
-    )
-    registry = ProviderRegistry(
-        build_providers(settings),
-        default_provider="faster-whisper",
-        default_model="tiny.en",
-        translation_model="tiny.en",
+        update={
+            "default_provider": "faster-whisper",
+            "default_model": "tiny.en",
+            "translation_model": "tiny.en",
+        }
     )
     job = submit_file(
         service,
@@ -109,14 +104,8 @@ def test_chunked_job_matches_whole_file(
         model="tiny.en",
         chunking=ChunkConfig(chunk_seconds=60, overlap_seconds=1.0),
     )
-    runner = build_runner(
-        settings, db, build_pipeline(settings, registry), pool=Pool.ANY, concurrency=2
-    )
-    runner.start()
-    try:
+    with worker(settings, db, concurrency=2):
         wait_for(lambda: service.get("alice", job.id).status.terminal, 240, "the chunked job")
-    finally:
-        runner.stop(5)
     done = service.get("alice", job.id)
     assert done.status is JobStatus.SUCCEEDED, done.error
     assert done.chunks_total >= 3 and done.chunks_done == done.chunks_total

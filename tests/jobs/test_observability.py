@@ -3,12 +3,9 @@ the submitting request's trace (``job.run`` and ``transcribe`` spans) on both ba
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from prometheus_client import REGISTRY
@@ -19,7 +16,7 @@ from app.db.database import Database
 from app.services.jobs import JobService
 from schemas.errors import RateLimited
 from schemas.jobs import JobStatus
-from tests.jobs.support import mock_runner, submit_file, wait_for, write_wav
+from tests.jobs.support import submit_file, wait_for, worker, write_wav
 
 PROBES = {
     "created": ("audio_stt_jobs_total", {"event": "created"}),
@@ -38,16 +35,6 @@ def snapshot() -> dict[str, float]:
     return {k: REGISTRY.get_sample_value(n, labels) or 0.0 for k, (n, labels) in PROBES.items()}
 
 
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.set_tracer_provider(provider)
-    yield exporter
-    tracing.set_tracer_provider(None)
-
-
 def test_job_metrics_move_by_the_traffic(
     job_settings: Settings, db: Database, service: JobService, tmp_path: Path
 ) -> None:
@@ -60,15 +47,11 @@ def test_job_metrics_move_by_the_traffic(
     with pytest.raises(RateLimited, match="limit is 3"):
         submit_file(capped, write_wav(tmp_path / "x.wav"))
     capped.cancel("alice", jobs[2].id)
-    runner = mock_runner(settings, db)
-    runner.start()
-    try:
+    with worker(settings, db):
         running = snapshot()
         wait_for(
             lambda: all(capped.get("alice", j.id).status.terminal for j in jobs[:2]), 30, "jobs"
         )
-    finally:
-        runner.stop(5)
     after = snapshot()
     assert all(capped.get("alice", j.id).status is JobStatus.SUCCEEDED for j in jobs[:2])
     delta = {k: after[k] - before[k] for k in PROBES}
@@ -97,12 +80,8 @@ def test_worker_continues_the_submitting_trace(
         carrier = tracing.inject_carrier()  # what the job route stores in the payload
         audio = write_wav(tmp_path / "a.wav")
         job = submit_file(service, audio, audit={"actor": "alice", **carrier})
-    runner = mock_runner(job_settings, db)
-    runner.start()
-    try:
+    with worker(job_settings, db):
         wait_for(lambda: service.get("alice", job.id).status.terminal, 30, "the job")
-    finally:
-        runner.stop(5)
     finished = {s.name: s for s in spans.get_finished_spans()}
     run, inner = finished["job.run"], finished["transcribe"]
     trace_id = api.get_span_context().trace_id

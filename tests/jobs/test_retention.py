@@ -6,12 +6,9 @@ file, which is removed only when no queued/leased job and no media row reference
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from app.core.config import Settings
 from app.db.database import Database
@@ -20,18 +17,9 @@ from app.db.tables import unvectorized_media_chunks
 from app.services.jobs import JobService
 from schemas.errors import NotFound, RateLimited
 from schemas.jobs import Job, JobStatus, Pool
-from tests.jobs.support import mock_runner, submit_file, wait_for, write_wav
+from tests.jobs.support import count, submit_file, wait_for, worker, write_wav
+from tests.support.jobs import stored_audio_path
 from workers.sdk import JobQueue
-
-
-@contextmanager
-def worker(settings: Settings, db: Database) -> Iterator[str]:
-    runner = mock_runner(settings, db)
-    runner.start()
-    try:
-        yield runner.worker_id
-    finally:
-        runner.stop(5)
 
 
 def finish(service: JobService, *jobs: Job) -> list[Job]:
@@ -45,14 +33,7 @@ def finish(service: JobService, *jobs: Job) -> list[Job]:
 
 
 def stored(service: JobService, job: Job) -> Path:
-    ref = job.payload["source"]["audio_ref"]
-    return service.store.root / ref[7:9] / ref[7:]
-
-
-def count(db: Database, table: sa.Table, *where: sa.ColumnElement[bool]) -> int:
-    with db.read() as conn:
-        query = sa.select(sa.func.count()).select_from(table).where(*where)
-        return int(conn.execute(query).scalar_one())
+    return stored_audio_path(service.store.root, job.payload["source"]["audio_ref"])
 
 
 def test_delete_media_keeps_shared_audio_until_the_last_reference(

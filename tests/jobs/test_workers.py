@@ -22,18 +22,10 @@ from app.db.tables import audit_events, jobs, media
 from app.services.jobs import JobService
 from schemas.errors import FatalProviderError, LeaseLost, RetriableProviderError
 from schemas.jobs import JobStatus, Lease
-from tests.jobs.support import mock_runner, spawn_worker, submit_file, wait_for, write_wav
-from workers.runner import WorkerRunner
+from tests.jobs.support import count, spawn_worker, submit_file, wait_for, worker, write_wav
 from workers.sdk import JobQueue, classify
 
 SLOW_WORKER = Path(__file__).with_name("slow_worker.py")
-
-
-def _count(db: Database, table: sa.Table, *where: Any) -> int:
-    with db.read() as conn:
-        return int(
-            conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one()
-        )
 
 
 def _statuses(db: Database) -> dict[str, int]:
@@ -51,10 +43,6 @@ def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
         if proc.poll() is None:
             proc.kill()
         proc.wait(timeout=10)
-
-
-def _runner(settings: Settings, db: Database, infer: Callable[..., Any], **kw: Any) -> WorkerRunner:
-    return mock_runner(settings, db, infer, concurrency=kw.pop("concurrency", 1))
 
 
 @pytest.mark.slow
@@ -83,15 +71,15 @@ def test_exactly_once_with_four_worker_processes(
     assert sorted(media_jobs) == sorted(ids)  # one media row per job, none twice
     assert len({r.media_id for r in rows}) == 200
     created = audit_events.c.event == "created"
-    assert _count(db, audit_events, created, audit_events.c.media_id.is_not(None)) == 200
-    assert _count(db, audit_events, created, audit_events.c.media_id.is_(None)) == 200  # jobs
+    assert count(db, audit_events, created, audit_events.c.media_id.is_not(None)) == 200
+    assert count(db, audit_events, created, audit_events.c.media_id.is_(None)) == 200  # jobs
     processes_used = {w.split(":")[1] for (w,) in _worker_ids(db)}
     assert len(processes_used) >= 2  # the work really was shared between processes
     for proc in processes:  # graceful shutdown on SIGTERM
         proc.send_signal(signal.SIGTERM)
     for proc in processes:
         assert proc.wait(timeout=30) == 0
-    assert _count(db, jobs, jobs.c.status == "leased") == 0
+    assert count(db, jobs, jobs.c.status == "leased") == 0
 
 
 def _worker_ids(db: Database) -> list[tuple[str]]:
@@ -130,7 +118,7 @@ def test_killed_worker_lease_expires_and_another_finishes(
         queue.fail(stale, classify(RetriableProviderError("late failure")))
     with pytest.raises(LeaseLost):
         queue.renew(stale)
-    assert _count(db, media) == 1
+    assert count(db, media) == 1
     assert queue.get(job.id).status is JobStatus.SUCCEEDED  # type: ignore[union-attr]
 
 
@@ -152,12 +140,8 @@ def test_retriable_provider_errors_end_dead_with_an_audit_event(
         raise RetriableProviderError("upstream timed out")
 
     job = submit_file(service, write_wav(tmp_path / "a.wav"), max_attempts=3)
-    runner = _runner(job_settings, db, failing)
-    runner.start()
-    try:
+    with worker(job_settings, db, failing) as worker_id:
         wait_for(lambda: service.get("alice", job.id).status is JobStatus.DEAD, 20, "dead")
-    finally:
-        runner.stop(5)
     assert len(calls) == 3
     gaps = [b - a for a, b in itertools.pairwise(calls)]
     assert gaps[0] >= 0.09 and gaps[1] >= 0.18  # backoff 0.1-0.2s, then 0.2-0.4s
@@ -169,7 +153,7 @@ def test_retriable_provider_errors_end_dead_with_an_audit_event(
         ("created", "alice"),  # the submitting user
         ("failed", dead.worker_id),  # the worker that ended it
     ]
-    assert dead.worker_id is not None and dead.worker_id.startswith(runner.worker_id)
+    assert dead.worker_id is not None and dead.worker_id.startswith(worker_id)
 
 
 def test_fatal_provider_error_is_not_retried(
@@ -185,12 +169,8 @@ def test_fatal_provider_error_is_not_retried(
         raise FatalProviderError("the model crashed on this input")
 
     job = submit_file(service, write_wav(tmp_path / "a.wav"), max_attempts=5)
-    runner = _runner(job_settings, db, fatal)
-    runner.start()
-    try:
+    with worker(job_settings, db, fatal):
         wait_for(lambda: service.get("alice", job.id).status is JobStatus.FAILED, 20, "failed")
-    finally:
-        runner.stop(5)
     assert calls == [1]
 
 
@@ -208,14 +188,10 @@ def test_cancel_running_job_stops_at_checkpoint(
         return fn(*args)
 
     job = submit_file(service, write_wav(tmp_path / "a.wav"))
-    runner = _runner(job_settings, db, slow)
-    runner.start()
-    try:
+    with worker(job_settings, db, slow):
         wait_for(lambda: bool(started), 20, "the job to start")
         assert service.cancel("alice", job.id).cancel_requested
         wait_for(
             lambda: service.get("alice", job.id).status is JobStatus.CANCELLED, 20, "cancelled"
         )
-    finally:
-        runner.stop(5)
-    assert _count(db, media) == 0
+    assert count(db, media) == 0

@@ -4,9 +4,9 @@ plus the clustering rules with synthetic embeddings."""
 from __future__ import annotations
 
 import itertools
-import time
 import wave
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -21,6 +21,7 @@ from schemas.transcript import Segment, TranscriptMetadata, build_transcript
 from tests.conftest import SettingsFactory
 from tests.providers.conftest import load_audio, silence
 from tests.support.audio import speech
+from tests.support.jobs import wait_job
 from tests.support.server import running_server
 
 pytest.importorskip("resemblyzer")
@@ -66,6 +67,19 @@ def best_permutation_accuracy(predicted: list[str], expected: list[int]) -> floa
     return best / len(expected)
 
 
+def assert_two_speakers_found(
+    segments: list[dict[str, Any]], truth: list[tuple[float, float, int]]
+) -> None:
+    """Two speakers labelled, matching the truth (the turn each segment overlaps most) on at
+    least 90% of the segments under the best mapping of labels to speakers."""
+    expected = [
+        max(truth, key=lambda t: min(t[1], s["end"]) - max(t[0], s["start"]))[2] for s in segments
+    ]
+    predicted = [s["speaker"] for s in segments]
+    assert len(set(predicted)) == 2, predicted
+    assert best_permutation_accuracy(predicted, expected) >= 0.9, (predicted, expected)
+
+
 def test_two_voice_dialogue_is_diarized_with_the_speaker_count_found(
     make_settings: SettingsFactory, tmp_path: Path, shared_data_dir: Path
 ) -> None:
@@ -83,12 +97,7 @@ def test_two_voice_dialogue_is_diarized_with_the_speaker_count_found(
     body = response.json()
     segments = body["segments"]
     assert len(segments) >= len(TURNS) - 1
-    expected = [
-        max(truth, key=lambda t: min(t[1], s["end"]) - max(t[0], s["start"]))[2] for s in segments
-    ]
-    predicted = [s["speaker"] for s in segments]
-    assert len(set(predicted)) == 2, predicted  # found automatically, no hint given
-    assert best_permutation_accuracy(predicted, expected) >= 0.9, (predicted, expected)
+    assert_two_speakers_found(segments, truth)  # found automatically, no hint given
     assert all(s["type"] == "transcript.text.segment" for s in segments)
 
 
@@ -183,18 +192,8 @@ def test_diarized_chunked_job(make_settings: SettingsFactory, tmp_path: Path) ->
                 },
             )
         assert reply.status_code == 202, reply.text
-        job_id = reply.json()["id"]
-        for _ in range(600):
-            job = client.get(f"/v1/audio/jobs/{job_id}").json()
-            if job["status"] in ("succeeded", "failed", "dead"):
-                break
-            time.sleep(0.1)
+        job = wait_job(client, reply.json()["id"], timeout=120, interval=0.1)
     assert job["status"] == "succeeded", job
     assert job["progress"]["chunks_total"] >= 2
     segments = job["result"]["segments"]
-    expected = [
-        max(truth, key=lambda t: min(t[1], s["end"]) - max(t[0], s["start"]))[2] for s in segments
-    ]
-    predicted = [s["speaker"] for s in segments]
-    assert len(set(predicted)) == 2, predicted
-    assert best_permutation_accuracy(predicted, expected) >= 0.9, (predicted, expected)
+    assert_two_speakers_found(segments, truth)

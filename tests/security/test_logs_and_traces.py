@@ -11,8 +11,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from loguru import logger
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
@@ -22,6 +20,7 @@ from app.core.middleware import accept_request_id
 from app.main import create_app
 from tests.security.conftest import API_KEY, FAST, JWT_SECRET, bearer, token
 from tests.security.test_rate_limits import wav_bytes
+from tests.support.tracing import memory_exporter
 
 METRICS_TOKEN = "metrics-scrape-token-" + "m" * 16
 
@@ -115,20 +114,6 @@ def test_job_context_and_redaction_helpers() -> None:
     assert redact("Authorization: Bearer sk-123456") == f"Authorization: Bearer {REDACTED}"
     assert accept_request_id("ok-1:2.3_4") == "ok-1:2.3_4"
     assert accept_request_id("../etc") != "../etc"
-
-
-def memory_exporter() -> InMemorySpanExporter:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.set_tracer_provider(provider)
-    return exporter
-
-
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    yield memory_exporter()
-    tracing.set_tracer_provider(None)
 
 
 def test_spans_from_api_to_provider(make_settings: Any) -> None:

@@ -222,6 +222,7 @@ def test_provider_limit_at_stream_start(make_client: ClientFactory) -> None:
             assert refused["type"] == "error" and not refused["fatal"]
             assert refused["code"] == "provider_rate_limit_exceeded"
             ws.send_json({"type": "stop"})  # not started: stopping is a protocol error too
+            assert ws.receive_json()["code"] == "invalid_state"
             ws.close()
 
 

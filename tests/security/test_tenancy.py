@@ -4,7 +4,6 @@ media over HTTP."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -12,6 +11,7 @@ from fastapi.testclient import TestClient
 from app.core.crypto import generate_key, is_encrypted
 from tests.security.conftest import JWT_SECRET, ClientFactory, bearer, token
 from tests.security.test_rate_limits import wav_bytes
+from tests.support.jobs import stored_audio_path, wait_job
 
 ALICE = bearer(token("alice", "jobs transcribe"))
 BOB = bearer(token("bob", "jobs transcribe"))
@@ -27,15 +27,9 @@ def finished_job(
         data={"model": "mock"},
     )
     assert created.status_code == 202, created.text
-    job_id = created.json()["id"]
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        job = client.get(f"/v1/audio/jobs/{job_id}", headers=headers).json()
-        if job["status"] in ("succeeded", "failed", "dead"):
-            assert job["status"] == "succeeded", job
-            return job  # type: ignore[no-any-return]
-        time.sleep(0.1)
-    raise AssertionError("the job did not finish")
+    job = wait_job(client, created.json()["id"], headers=headers, timeout=30, interval=0.1)
+    assert job["status"] == "succeeded", job
+    return job
 
 
 def test_other_tenants_resources_are_invisible(make_client: ClientFactory) -> None:
@@ -73,7 +67,7 @@ def test_delete_media_over_http(make_client: ClientFactory) -> None:
         for prefix, seconds in (("/v1", 1.0), ("/api/v1", 1.5)):
             job = finished_job(client, ALICE, seconds)
             ref = client.get(f"{prefix}/media/{job['media_id']}", headers=ALICE).json()["audio_ref"]
-            audio = store / ref[7:9] / ref[7:]
+            audio = stored_audio_path(store, ref)
             assert audio.is_file()
             deleted = client.delete(f"{prefix}/media/{job['media_id']}", headers=ALICE)
             assert deleted.status_code == 200, deleted.text
