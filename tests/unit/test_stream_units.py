@@ -208,15 +208,22 @@ def test_engine_is_settled_only_when_more_audio_cannot_change_the_next_decode() 
     def loudness(x: np.ndarray) -> np.ndarray:  # a stand-in for Silero: loud windows are speech
         return (np.abs(x.reshape(-1, 512)).max(axis=1) > 0.1).astype(np.float32)
 
+    windows: list[int] = []
+
     def decoder(samples: np.ndarray, prompt: str | None) -> Hypothesis:
+        windows.append(len(samples))
         return Hypothesis(words=[])
 
     engine = OnlineTranscriber(decoder, EngineConfig(), StreamingVad(0.5, score=loudness))
     silence, voice = np.zeros(8000, np.float32), np.full(8000, 0.5, np.float32)
     engine.feed(silence)
-    assert engine.settled  # nothing to decode
+    assert engine.settled and not windows  # nothing to decode
     engine.feed(voice)
-    assert not engine.settled  # speech is still arriving: wait for a full step
-    engine.feed(silence[:6400])  # 0.4 s of pause: the window a decode would use is whole
-    assert engine.settled
+    assert not engine.settled and len(windows) == 1  # speech is still arriving: full steps
+    engine.feed(silence[:1600])  # a 0.1 s pause: the decode waits for the whole 0.3 s tail
+    assert engine.settled and len(windows) == 1
+    engine.feed(silence[:4000])  # the pause reaches 0.3 s: one decode hears speech + tail
+    assert len(windows) == 2 and engine.settled
+    engine.feed(voice)  # the speaker goes on: decodes resume at once
+    assert len(windows) == 3 and not engine.settled
     assert not OnlineTranscriber(decoder, EngineConfig(), None).settled  # no VAD: always decode

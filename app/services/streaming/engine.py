@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.services.streaming.agreement import LocalAgreement, TimedWord
-from app.services.streaming.vad import StreamingVad
+from app.services.streaming.vad import WINDOW, StreamingVad
 from providers.base import SAMPLE_RATE
 from schemas.streaming import FinalEvent, FinalReason, PartialEvent, StreamSegment
 from schemas.transcript import Word, clean_text
@@ -89,15 +89,11 @@ class OnlineTranscriber:
     @property
     def settled(self) -> bool:
         """The next step need not wait for more audio: no decode is due (silence, or an
-        utterance whose speech has all been decoded), or the speech paused long enough that
-        the window a decode would use (it ends ``SPEECH_TAIL_S`` after the speech) is whole."""
+        utterance whose speech has all been decoded), or the speech has paused, so the next
+        decode waits only for the pause to reach ``SPEECH_TAIL_S`` (see :meth:`_holding`)."""
         if self._vad is None:  # no speech/silence decisions: every step decodes
             return False
-        return (
-            not self._has_speech
-            or self._heard_everything()
-            or self.processed_samples - self._speech_end >= SPEECH_TAIL_S * SAMPLE_RATE
-        )
+        return not self._has_speech or self._heard_everything() or self._paused()
 
     @property
     def text(self) -> str:
@@ -195,6 +191,20 @@ class OnlineTranscriber:
         self._last_hypothesis = words
         return words
 
+    def _paused(self) -> bool:
+        """The VAD has scored at least one whole window of silence since the last speech
+        (up to one window of the newest audio is not scored yet)."""
+        return self._vad is not None and self.processed_samples - self._speech_end >= 2 * WINDOW
+
+    def _holding(self) -> bool:
+        """Speech has paused, but not for ``SPEECH_TAIL_S`` yet: skip the decode. A decode now
+        would hear only part of the tail, and if the speech has ended a second decode would
+        be needed for the final, which then waits for both; decoding once the tail is whole
+        ends the utterance with a single decode. If the speech resumes, the next step decodes.
+        """
+        pause = self.processed_samples - self._speech_end
+        return self._paused() and pause < SPEECH_TAIL_S * SAMPLE_RATE
+
     def _heard_everything(self) -> bool:
         """The last decode already covered the utterance's speech plus a margin: only silence
         came since, so decoding again would cost CPU for the same words."""
@@ -205,7 +215,8 @@ class OnlineTranscriber:
         return context[-PROMPT_CHARS:] or None
 
     def _step(self) -> list[Event]:
-        self._agreement.update(self._decode())
+        if not self._holding():
+            self._agreement.update(self._decode())
         events: list[Event] = []
         if len(self._buffer) > self._config.max_buffer_s * SAMPLE_RATE:
             if self._agreement.committed:
