@@ -168,3 +168,27 @@ def test_a_cut_in_a_pause_finalizes_every_committed_word() -> None:
     assert finals[0]["reason"] == "max_buffer"
     assert finals[0]["segment"]["text"] == "alpha bravo charlie delta"  # type: ignore[index]
     assert " ".join(e["segment"]["text"] for e in finals) == "alpha bravo charlie delta echo"  # type: ignore[index]
+
+
+def test_words_still_in_the_buffer_after_a_cut_stay_out_of_the_prompt() -> None:
+    # the cut goes into the pause before "delta": "delta" is finalized but its audio is heard
+    # again, so a prompt holding it would make Whisper skip it (and misplace what follows)
+    truth = truth_words(["alpha", "bravo", "charlie", "delta", "echo"], [False, False, True])
+    decoder = ScriptedDecoder(truth, _NoGuesses())  # type: ignore[arg-type]
+    prompts: list[str | None] = []
+
+    def recording(samples: np.ndarray, prompt: str | None) -> Hypothesis:
+        prompts.append(prompt)
+        return decoder(samples, prompt)
+
+    engine = OnlineTranscriber(recording, EngineConfig(max_buffer_s=2.0, hard_buffer_s=4.0), None)
+    timeline = np.arange(round(truth[-1].end * 16_000) + 8000, dtype=np.float32)
+    events: list[object] = []
+    for start in range(0, len(timeline), 1600):
+        before = len(events)
+        events += engine.feed(timeline[start : start + 1600])
+        if any(e.type == "final" for e in events[before:]):  # type: ignore[attr-defined]
+            break
+    engine.feed(timeline[start + 1600 : start + 3200])  # the next decode after the cut
+    assert "delta" in _as_dicts(events)[-1]["segment"]["text"]  # type: ignore[index,operator]
+    assert prompts[-1] == "alpha bravo charlie"

@@ -227,3 +227,28 @@ def test_engine_is_settled_only_when_more_audio_cannot_change_the_next_decode() 
     engine.feed(voice)  # the speaker goes on: decodes resume at once
     assert len(windows) == 3 and not engine.settled
     assert not OnlineTranscriber(decoder, EngineConfig(), None).settled  # no VAD: always decode
+
+
+def test_a_provisional_hypothesis_neither_commits_nor_is_agreed_with() -> None:
+    agreement = LocalAgreement()
+    guess = [TimedWord("lets", 0.0, 0.3), TimedWord("go", 0.3, 0.5)]
+    assert agreement.update(guess, provisional=True) == []
+    assert agreement.update([*guess, TimedWord("tell", 0.5, 0.8)]) == []  # no base to agree with
+    assert [w.text for w in agreement.tentative] == ["lets", "go", "tell"]
+    assert [w.text for w in agreement.update(guess)] == ["lets", "go"]  # two full ones agree
+
+
+def test_guesses_from_the_first_second_of_an_utterance_are_never_committed() -> None:
+    from app.services.streaming.engine import EngineConfig, Hypothesis, OnlineTranscriber
+
+    def decoder(samples: np.ndarray, prompt: str | None) -> Hypothesis:
+        if len(samples) < 32_000:  # too little audio: Whisper guesses, the same way each time
+            return Hypothesis(words=[TimedWord("lets", 0.0, 0.3), TimedWord("go", 0.3, 0.5)])
+        return Hypothesis(words=[TimedWord("the", 0.0, 0.3), TimedWord("hotel", 0.3, 0.6)])
+
+    engine = OnlineTranscriber(decoder, EngineConfig(), None)
+    events = [e for _ in range(6) for e in engine.feed(np.zeros(8000, np.float32))]
+    events += engine.finalize("stop")
+    assert any(e.type == "partial" and "lets" in e.unstable_text for e in events)  # shown
+    assert not any(e.type == "partial" and "lets" in e.stable_text for e in events)
+    assert [e.segment.text for e in events if e.type == "final"] == ["the hotel"]

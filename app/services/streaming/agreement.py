@@ -60,6 +60,7 @@ class LocalAgreement:
     #: the last committed words of the session, kept across utterances for join de-duplication
     _context: list[TimedWord] = field(default_factory=list)
     _last_end: float = 0.0
+    _provisional: bool = False
 
     @property
     def last_committed_end(self) -> float:
@@ -83,10 +84,17 @@ class LocalAgreement:
             self._context = (self._context + list(words))[-MAX_OVERLAP_WORDS:]
             self._last_end = max(self._last_end, words[-1].end)
 
-    def update(self, hypothesis: Sequence[TimedWord]) -> list[TimedWord]:
-        """Feed the newest hypothesis; returns the words it newly commits."""
+    def update(
+        self, hypothesis: Sequence[TimedWord], *, provisional: bool = False
+    ) -> list[TimedWord]:
+        """Feed the newest hypothesis; returns the words it newly commits.
+
+        A ``provisional`` hypothesis (decoded from too little audio to trust) becomes the
+        tentative tail but commits nothing, and the next hypothesis is not compared with it.
+        """
         new = self.unseen(hypothesis)
-        n = common_prefix(new, self.tentative)
+        n = 0 if provisional or self._provisional else common_prefix(new, self.tentative)
+        self._provisional = provisional
         agreed = new[:n]
         self._commit(agreed)
         self.tentative = new[n:]

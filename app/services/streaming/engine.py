@@ -11,6 +11,7 @@ so memory and decode time stay bounded however long the session runs.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,8 +25,12 @@ from schemas.transcript import Word, clean_text
 
 #: the prompt is the tail of the session's finalized text (Whisper reads ~224 prompt tokens)
 PROMPT_CHARS = 200
+#: finalized words kept for the prompt (more than PROMPT_CHARS can hold)
+PROMPT_WORDS = 64
 #: shorter buffers are not worth a decode (Whisper invents words for clicks)
 MIN_DECODE_S = 0.2
+#: a shorter buffer's hypothesis is shown but never commits (see ``_too_short_to_commit``)
+MIN_COMMIT_BUFFER_S = 2.0
 #: a gap between committed words this long is a pause a mid-speech buffer cut may use
 MIN_PAUSE_S = 0.2
 #: the shortest word Whisper's alignment can give a real word (one 20 ms frame)
@@ -76,6 +81,7 @@ class OnlineTranscriber:
         self._last_hypothesis: list[TimedWord] = []
         self._last_partial: tuple[str, ...] = ()
         self._finals: list[str] = []
+        self._said: deque[TimedWord] = deque(maxlen=PROMPT_WORDS)  # the latest final words
         self._next_id = 0
         self.language: str | None = None
         self.processing_s = 0.0
@@ -205,18 +211,37 @@ class OnlineTranscriber:
         pause = self.processed_samples - self._speech_end
         return self._paused() and pause < SPEECH_TAIL_S * SAMPLE_RATE
 
+    def _too_short_to_commit(self) -> bool:
+        """Whether the buffer is too short for its hypothesis to commit anything.
+
+        From the first second of an utterance Whisper guesses ("Let's go" for "The hotel"),
+        and two consecutive guesses agree often enough to commit them: measured with
+        ``bench_live_context.py``, withholding commits below 2 s took live WER from 0.170
+        to 0.136. Such hypotheses are still shown, as the tentative tail.
+        """
+        limit = min(MIN_COMMIT_BUFFER_S, self._config.max_buffer_s / 2)
+        return len(self._buffer) < limit * SAMPLE_RATE
+
     def _heard_everything(self) -> bool:
         """The last decode already covered the utterance's speech plus a margin: only silence
         came since, so decoding again would cost CPU for the same words."""
         return self._vad is not None and self._decoded_end >= self._speech_end + SETTLED_SAMPLES
 
     def _prompt(self) -> str | None:
-        context = " ".join(filter(None, [self._config.initial_prompt, *self._finals[-8:]]))
+        """The latest finalized words whose audio has left the buffer.
+
+        A cut into a pause keeps finalized words after the pause in the buffer. If the prompt
+        held them too, Whisper would skip them in the audio as already said, and align the
+        words after them to their place, where they would be dropped as already committed.
+        """
+        heard_until = (self._buffer_start + 1) / SAMPLE_RATE  # + 1: the cut is rounded
+        said = " ".join(w.text for w in self._said if w.end <= heard_until)
+        context = " ".join(filter(None, [self._config.initial_prompt, said]))
         return context[-PROMPT_CHARS:] or None
 
     def _step(self) -> list[Event]:
         if not self._holding():
-            self._agreement.update(self._decode())
+            self._agreement.update(self._decode(), provisional=self._too_short_to_commit())
         events: list[Event] = []
         if len(self._buffer) > self._config.max_buffer_s * SAMPLE_RATE:
             if self._agreement.committed:
@@ -283,6 +308,7 @@ class OnlineTranscriber:
         segment = self._segment(words)
         self._next_id += 1
         self._finals.append(segment.text)
+        self._said.extend(words)
         return [FinalEvent(segment=segment, reason=reason)]
 
     def _segment(self, words: list[TimedWord]) -> StreamSegment:
