@@ -63,11 +63,17 @@ class JobService:
             kind="upload", filename=filename, audio_ref=stored.ref, content_hash=stored.sha256
         )
 
-    def check_job_cap(self, owner: str) -> None:
-        """Refuse early (before an upload is stored) when ``owner`` is at the job cap;
-        :meth:`submit` checks again in its transaction."""
+    def admit(self, owner: str, idempotency_key: str | None = None) -> Job | None:
+        """Before an upload is read or stored: the job a replayed ``idempotency_key`` already
+        names (answered even at the job cap), else ``None`` once ``owner`` is under the cap
+        (:meth:`submit` checks again in its transaction)."""
         with self.queue.db.read() as conn:
+            if idempotency_key is not None:
+                existing = self.queue.jobs.by_idempotency_key(conn, owner, idempotency_key)
+                if existing is not None:
+                    return existing
             enforce_job_cap(self.queue.jobs.count_active(conn, owner), self.settings)
+        return None
 
     def submit(
         self, owner: str, request: JobRequest, idempotency_key: str | None = None

@@ -80,6 +80,35 @@ def test_upload_job_result_formats_and_media(client: httpx.Client, tmp_path: Pat
     assert client.get("/v1/media/med_nope").status_code == 404
 
 
+def test_a_replayed_key_is_answered_at_the_job_cap_and_its_upload_not_stored(
+    job_settings: Settings, tmp_path: Path
+) -> None:
+    capped = job_settings.model_copy(
+        update={"embedded_worker": False, "max_active_jobs_per_user": 1}  # jobs stay queued
+    )
+    first_audio, other_audio = write_wav(tmp_path / "a.wav"), write_wav(tmp_path / "b.wav", seed=3)
+    with running_server(capped) as url, httpx.Client(base_url=url, timeout=30) as client:
+
+        def post(path: Path, key: str | None = None) -> httpx.Response:
+            with open(path, "rb") as handle:
+                return client.post(
+                    "/v1/audio/jobs",
+                    files={"file": (path.name, handle, "audio/wav")},
+                    data={"model": "mock"},
+                    headers={"Idempotency-Key": key} if key else {},
+                )
+
+        first = post(first_audio, "k-1")
+        assert first.status_code == 202, first.text
+        refused = post(other_audio)
+        assert refused.status_code == 429
+        assert refused.json()["error"]["code"] == "too_many_active_jobs"
+        stored = sorted(p for p in capped.audio_store_dir.rglob("*") if p.is_file())
+        replay = post(other_audio, "k-1")  # at the cap, and other bytes under the same key
+        assert replay.status_code == 200 and replay.json()["id"] == first.json()["id"]
+        assert sorted(p for p in capped.audio_store_dir.rglob("*") if p.is_file()) == stored
+
+
 def test_same_audio_is_not_transcribed_twice_unless_forced(
     client: httpx.Client, tmp_path: Path
 ) -> None:

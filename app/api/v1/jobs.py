@@ -25,6 +25,7 @@ from schemas.errors import InvalidRequest, UnsupportedMediaType
 from schemas.jobs import (
     AudioSource,
     ChunkConfig,
+    Job,
     JobList,
     JobPublic,
     JobStatus,
@@ -161,7 +162,9 @@ async def create_job(
 ) -> JSONResponse:
     service = _service(gateway)
     owner = principal.user_id
-    await run_in_threadpool(service.check_job_cap, owner)  # before storing any upload
+    replayed = await run_in_threadpool(service.admit, owner, idempotency_key)
+    if replayed is not None:  # the body is not read: a replayed upload is not stored again
+        return _accepted(replayed, created=False)
     if request.headers.get("content-type", "").startswith("application/json"):
         raw = await request.body()
         if len(raw) > MAX_JSON_BYTES:
@@ -191,6 +194,11 @@ async def create_job(
                     payload, job_request.pool, job_request.priority, job_request.max_attempts
                 )
     job, created = await run_in_threadpool(service.submit, owner, job_request, idempotency_key)
+    return _accepted(job, created=created)
+
+
+def _accepted(job: Job, *, created: bool) -> JSONResponse:
+    """202 for a new job, 200 for the job a replayed ``Idempotency-Key`` names."""
     return JSONResponse(
         JobPublic.of(job).model_dump(mode="json"), status_code=202 if created else 200
     )
