@@ -99,7 +99,7 @@ def transcribe(
     except GatewayError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from None
-    body = render(transcript, form.response_format, task=task.value)
+    body = render(transcript, form.response_format)
     sys.stdout.write(body if isinstance(body, str) else json.dumps(body, indent=2) + "\n")
 
 

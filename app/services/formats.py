@@ -69,10 +69,10 @@ def render_json(transcript: Transcript, *, include_logprobs: bool = False) -> di
 
 
 def render_verbose_json(
-    transcript: Transcript, granularities: frozenset[Granularity], *, task: str
+    transcript: Transcript, granularities: frozenset[Granularity]
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "task": task,
+        "task": transcript.metadata.task,
         "language": language_name(transcript.language),
         "duration": round(transcript.duration, 3),
         "text": transcript.text,
@@ -136,7 +136,6 @@ def render(
     fmt: ResponseFormat,
     *,
     granularities: frozenset[Granularity] = frozenset(),
-    task: str = "transcribe",
     include_logprobs: bool = False,
 ) -> str | dict[str, Any]:
     """Text formats return ``str``; JSON formats return a ``dict``."""
@@ -147,7 +146,7 @@ def render(
     if fmt is ResponseFormat.VTT:
         return render_vtt(transcript)
     if fmt is ResponseFormat.VERBOSE_JSON:
-        return render_verbose_json(transcript, granularities, task=task)
+        return render_verbose_json(transcript, granularities)
     if fmt is ResponseFormat.DIARIZED_JSON:
         return render_diarized_json(transcript)
     return render_json(transcript, include_logprobs=include_logprobs)

@@ -7,7 +7,8 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.services.formats import render_srt, render_vtt, timestamp
+from app.services.formats import render, render_srt, render_vtt, timestamp
+from schemas.options import ResponseFormat
 from schemas.transcript import Segment, TranscriptMetadata, Word, build_transcript
 
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -83,3 +84,14 @@ def test_srt_and_vtt_structure(segs: list[Segment], duration: float) -> None:
     assert vtt.startswith("WEBVTT\n\n")
     cues = [b for b in vtt.removeprefix("WEBVTT\n\n").split("\n\n") if b.strip()]
     assert [c.split("\n", 1)[1].strip() for c in cues] == [s.text for s in t.segments]
+
+
+@given(st.sampled_from(["transcribe", "translate"]))
+def test_verbose_json_names_the_task_the_transcript_was_made_for(task: str) -> None:
+    transcript = build_transcript(
+        segments=[Segment(id=0, start=0.0, end=1.0, text="hello")],
+        language="en",
+        duration=1.0,
+        metadata=TranscriptMetadata(provider="p", model="m", task=task),
+    )
+    assert render(transcript, ResponseFormat.VERBOSE_JSON)["task"] == task  # type: ignore[index]

@@ -237,9 +237,7 @@ async def get_job(
     transcript = await run_in_threadpool(service.result_of, principal.user_id, job)
     if transcript is not None:  # succeeded, and its media not deleted
         fmt, granularities = query.choose(job)
-        result = render(
-            transcript, fmt, granularities=granularities, task=transcript.metadata.task
-        )
+        result = render(transcript, fmt, granularities=granularities)
     return JobPublic.of(job, result)
 
 

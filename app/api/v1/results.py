@@ -31,7 +31,6 @@ def render_response(
         transcript,
         fmt,
         granularities=granularities,
-        task=transcript.metadata.task,
         include_logprobs=include_logprobs,
     )
     if isinstance(body, str):
