@@ -36,7 +36,6 @@ CLIPS: list[tuple[int, int, dict[str, Any]]] = [  # (sentences, seed, espeak-ng 
     (5, 24, {"voice": "en-us+f2", "gap_ms": 800}),
     (6, 25, {"speed": 200}),
 ]
-STEP_S = 0.5
 
 
 def load_clips() -> list[tuple[str, np.ndarray]]:
@@ -53,19 +52,12 @@ def load_clips() -> list[tuple[str, np.ndarray]]:
 
 def stream_clip(provider: Any, model: str, samples: np.ndarray) -> tuple[str, int, float]:
     """(joined finals, decodes, seconds decoding) of one clip through the live engine."""
-    from app.services.streaming.engine import EngineConfig, OnlineTranscriber
-    from app.services.streaming.manager import provider_decoder
-    from app.services.streaming.vad import StreamingVad
     from providers.registry import Resolved
     from schemas.options import TranscriptionOptions
+    from tests.support.stream import stream_offline
 
     options = TranscriptionOptions(beam_size=5, best_of=1, word_timestamps=True)
-    decoder = provider_decoder(Resolved(provider, model, model), options)
-    engine = OnlineTranscriber(decoder, EngineConfig(), StreamingVad(0.5))
-    step = round(STEP_S * 16_000)
-    events = [e for i in range(0, len(samples), step) for e in engine.feed(samples[i : i + step])]
-    events += engine.finalize("stop")
-    text = " ".join(e.segment.text for e in events if e.type == "final")
+    text, engine = stream_offline(Resolved(provider, model, model), options, samples)
     return text, engine.decodes, engine.processing_s
 
 

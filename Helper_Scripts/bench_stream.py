@@ -43,6 +43,10 @@ SENTENCES = [
 ]
 
 
+#: PCM16 amplitude below which a sample is silence (espeak-ng's pauses are near-digital silence)
+SILENCE_LEVEL = 64
+
+
 def make_clip(directory: Path) -> tuple[bytes, list[float]]:
     """The clip (16 kHz PCM16) and the true end of speech of each sentence (seconds)."""
     parts = []
@@ -64,10 +68,6 @@ def make_clip(directory: Path) -> tuple[bytes, list[float]]:
         ends.append((offset + voiced[-1] + 1) / 16_000)
         offset += len(samples)
     return decode_file(str(joined)), ends
-
-
-#: PCM16 amplitude below which a sample is silence (espeak-ng's pauses are near-digital silence)
-SILENCE_LEVEL = 64
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -12,15 +12,13 @@ import pytest
 
 import providers.faster_whisper.provider as provider_module
 from app.services.audio import decode_file
-from app.services.streaming.engine import EngineConfig, OnlineTranscriber
-from app.services.streaming.manager import provider_decoder
-from app.services.streaming.vad import StreamingVad
 from providers.base import AudioInput
 from providers.faster_whisper import FasterWhisperProvider
 from providers.faster_whisper.provider import FasterWhisperConfig
 from providers.registry import Resolved
 from schemas.options import TranscriptionOptions
 from tests.support.audio import speech, wer
+from tests.support.stream import stream_offline
 
 pytestmark = pytest.mark.model
 
@@ -67,12 +65,9 @@ def provider(tmp_path: Path, **live: Any) -> FasterWhisperProvider:
 
 
 def stream_session(fw: FasterWhisperProvider, samples: np.ndarray) -> tuple[str, int]:
-    """(joined finals, decodes) of ``samples`` fed through the live engine in 0.5 s steps."""
-    target = Resolved(fw, "tiny.en", "tiny.en")
-    engine = OnlineTranscriber(provider_decoder(target, OPTIONS), EngineConfig(), StreamingVad(0.5))
-    events = [e for i in range(0, len(samples), 8000) for e in engine.feed(samples[i : i + 8000])]
-    events += engine.finalize("stop")
-    return " ".join(e.segment.text for e in events if e.type == "final"), engine.decodes
+    """(joined finals, decodes) of ``samples`` fed through the live engine."""
+    text, engine = stream_offline(Resolved(fw, "tiny.en", "tiny.en"), OPTIONS, samples)
+    return text, engine.decodes
 
 
 def test_live_windows_are_decoded_in_one_pass_on_their_own_instance(

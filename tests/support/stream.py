@@ -1,4 +1,5 @@
-"""A WebSocket streaming client for tests (the real ``websockets`` library, real pacing)."""
+"""A WebSocket streaming client for tests (the real ``websockets`` library, real pacing), and
+the live engine fed offline."""
 
 from __future__ import annotations
 
@@ -10,8 +11,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import websockets
 from websockets.asyncio.client import ClientConnection
+
+from app.services.streaming.engine import EngineConfig, OnlineTranscriber
+from app.services.streaming.manager import provider_decoder
+from app.services.streaming.vad import StreamingVad
+from providers.registry import Resolved
+from schemas.options import TranscriptionOptions
+
+#: step of :func:`stream_offline` (the default ``STT_STREAM_MIN_STEP_MS``), in 16 kHz samples
+OFFLINE_STEP = 8000
 
 
 def read_wav(path: Path) -> tuple[bytes, int]:
@@ -118,3 +129,18 @@ def assert_never_retracted(events: list[dict[str, Any]]) -> None:
         words = text.split()
         assert words[: len(previous)] == previous, f"retracted: {previous} -> {words}"
         previous = words
+
+
+def stream_offline(
+    target: Resolved, options: TranscriptionOptions, samples: np.ndarray
+) -> tuple[str, OnlineTranscriber]:
+    """Feed 16 kHz ``samples`` through a live engine (Silero VAD, default config) in 0.5 s
+    steps, back to back: the joined finals, and the engine (``decodes``, ``processing_s``)."""
+    engine = OnlineTranscriber(provider_decoder(target, options), EngineConfig(), StreamingVad(0.5))
+    events = [
+        e
+        for i in range(0, len(samples), OFFLINE_STEP)
+        for e in engine.feed(samples[i : i + OFFLINE_STEP])
+    ]
+    events += engine.finalize("stop")
+    return " ".join(e.segment.text for e in events if e.type == "final"), engine
