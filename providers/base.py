@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from providers.cancellation import until_cancelled
 from schemas.errors import CapabilityNotSupported
 from schemas.options import TranscriptionOptions
 from schemas.providers import Capabilities, Health, LanguageDetection
@@ -71,7 +72,7 @@ class Provider(ABC):
         """Decode the whole file and return the canonical transcript."""
         started = time.perf_counter()
         stream = self.iter_segments(audio, options, model)
-        segments = list(stream.segments)
+        segments = list(until_cancelled(stream.segments))
         return build_transcript(
             segments=segments,
             language=stream.language,

@@ -7,7 +7,8 @@ responses and WebSocket close codes in one place, so callers only raise.
 GatewayError
 ├── InvalidRequest          400 invalid_request_error   bad parameter or form
 │   ├── CapabilityNotSupported  400  the provider/model cannot do what was asked
-│   └── AudioDecodeError        400  the bytes look like audio but do not decode
+│   ├── AudioDecodeError        400  the bytes look like audio but do not decode
+│   └── TranscriptionCancelled  400  the client went away; its transcription stopped early
 ├── AuthenticationError     401
 ├── PermissionDenied        403
 ├── NotFound                404
@@ -16,7 +17,8 @@ GatewayError
 │   ├── InvalidTransition       409  a job state change that its current state does not allow
 │   ├── LeaseLost               409  a worker's lease expired or was taken over: write refused
 │   └── JobCancelled            409  the job was cancelled; its worker stops at the next checkpoint
-├── PayloadTooLarge         413  upload over STT_MAX_FILE_SIZE_MB
+├── RequestTimeout          408  the request body stalled (STT_HTTP_BODY_TIMEOUT_S)
+├── PayloadTooLarge         413  upload over STT_MAX_FILE_SIZE_MB, other bodies over STT_MAX_JSON_BODY_KB
 ├── UnsupportedMediaType    415  the upload is not audio
 ├── RateLimited             429  (carries retry_after seconds)
 ├── ProviderError           500-class provider failure
@@ -84,6 +86,12 @@ class AudioDecodeError(InvalidRequest):
     default_code = "invalid_audio"
 
 
+class TranscriptionCancelled(InvalidRequest):
+    """Raised in the worker thread at the next segment after the requester disconnected."""
+
+    default_code = "client_disconnected"
+
+
 class AuthenticationError(GatewayError):
     status_code = 401
     error_type = "authentication_error"
@@ -128,6 +136,12 @@ class JobCancelled(Conflict):
     """Raised inside a worker at a checkpoint when the job's owner asked to cancel it."""
 
     default_code = "job_cancelled"
+
+
+class RequestTimeout(GatewayError):
+    status_code = 408
+    error_type = "invalid_request_error"
+    default_code = "request_timeout"
 
 
 class PayloadTooLarge(GatewayError):

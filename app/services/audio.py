@@ -14,6 +14,7 @@ import av
 import numpy as np
 
 from providers.base import SAMPLE_RATE, AudioInput
+from providers.cancellation import raise_if_cancelled
 from schemas.errors import AudioDecodeError, InvalidRequest, UnsupportedMediaType
 
 # (offset, signature, format name)
@@ -62,20 +63,29 @@ def _check_container(path: Path) -> str:
 
 
 def decode_file(path: Path, *, max_duration_s: float) -> AudioInput:
-    """Sniff, then decode the first audio stream to mono 16 kHz float32."""
+    """Sniff, then decode the first audio stream to mono 16 kHz float32.
+
+    Error messages describe the audio, never the server's file (the upload's temporary path).
+    """
     fmt = _check_container(path)
     try:
         container = av.open(str(path), mode="r", metadata_errors="ignore")
     except av.FFmpegError as exc:
-        raise AudioDecodeError(f"could not read {fmt} audio: {exc}", param="file") from None
+        raise AudioDecodeError(
+            f"could not read {fmt} audio: {_reason(exc)}", param="file"
+        ) from None
     with container:
         if not container.streams.audio:
             raise UnsupportedMediaType("the file contains no audio stream", param="file")
         stream = container.streams.audio[0]
+        if not stream.rate or stream.rate <= 0:
+            raise AudioDecodeError(
+                f"the {fmt} audio declares an invalid sample rate ({stream.rate})", param="file"
+            )
         declared = _declared_duration(container, stream)
         if declared is not None and declared > max_duration_s + 1:
             raise _too_long(declared, max_duration_s)
-        samples = _decode_stream(container, stream, max_duration_s)
+        samples = _decode_stream(container, stream, max_duration_s, declared)
     if samples.size == 0:
         raise AudioDecodeError("the file contains no decodable audio", param="file")
     if fmt == "wav" and (missing := wav_missing_bytes(path)):
@@ -86,6 +96,11 @@ def decode_file(path: Path, *, max_duration_s: float) -> AudioInput:
             code="truncated_audio",
         )
     return AudioInput(samples)
+
+
+def _reason(exc: av.FFmpegError) -> str:
+    """FFmpeg's description of an error without the file name PyAV appends to ``str(exc)``."""
+    return str(exc.strerror or type(exc).__name__)
 
 
 def wav_missing_bytes(path: Path) -> int:
@@ -129,30 +144,54 @@ def _too_long(seconds: float, limit: float) -> InvalidRequest:
     )
 
 
+class _SampleBuffer:
+    """Decoded samples written into one preallocated array.
+
+    Sized from the container's declared duration, so decoding holds the audio once (a list of
+    frames joined at the end would hold it twice, and leaves the allocator fragmented). Pages
+    past what is written are never touched, so an over-estimate costs no memory.
+    """
+
+    def __init__(self, expected: int) -> None:
+        self._data = np.empty(max(expected, SAMPLE_RATE), dtype=np.float32)
+        self.size = 0
+
+    def append(self, chunk: np.ndarray) -> None:
+        end = self.size + chunk.size
+        if end > self._data.size:
+            grown = np.empty(max(end, self._data.size * 2), dtype=np.float32)
+            grown[: self.size] = self._data[: self.size]
+            self._data = grown
+        self._data[self.size : end] = chunk
+        self.size = end
+
+    def samples(self) -> np.ndarray:
+        return self._data[: self.size]
+
+
 def _decode_stream(
     container: av.container.InputContainer,
     stream: av.audio.stream.AudioStream,
     max_duration_s: float,
+    declared_s: float | None,
 ) -> np.ndarray:
     resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
     limit = int(max_duration_s * SAMPLE_RATE)
-    chunks: list[np.ndarray] = []
-    total = 0
+    expected = min(declared_s or 60.0, max_duration_s + 1) * SAMPLE_RATE
+    buffer = _SampleBuffer(int(expected * 1.01) + SAMPLE_RATE)
     try:
         for frame in container.decode(stream):
+            raise_if_cancelled()
             frame.pts = None  # let the resampler ignore gaps/jitter in source timestamps
             for out in resampler.resample(frame):
-                chunk = out.to_ndarray().reshape(-1)
-                chunks.append(chunk)
-                total += chunk.size
-            if total > limit:
-                raise _too_long(total / SAMPLE_RATE, max_duration_s)
+                buffer.append(out.to_ndarray().reshape(-1))
+            if buffer.size > limit:
+                raise _too_long(buffer.size / SAMPLE_RATE, max_duration_s)
         for out in resampler.resample(None):
-            chunks.append(out.to_ndarray().reshape(-1))
+            buffer.append(out.to_ndarray().reshape(-1))
     except av.FFmpegError as exc:
         raise AudioDecodeError(
-            f"audio data is corrupt after {total / SAMPLE_RATE:.2f}s: {exc}", param="file"
+            f"audio data is corrupt after {buffer.size / SAMPLE_RATE:.2f}s: {_reason(exc)}",
+            param="file",
         ) from None
-    if not chunks:
-        return np.zeros(0, dtype=np.float32)
-    return np.ascontiguousarray(np.concatenate(chunks), dtype=np.float32)
+    return buffer.samples()

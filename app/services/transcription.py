@@ -1,18 +1,17 @@
-"""Orchestrates one transcription: decode off the loop, run the provider in the bounded pool."""
+"""Orchestrates one transcription: admission, then decoding and the provider in the bounded pool."""
 
 from __future__ import annotations
 
 import contextlib
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
+from functools import partial
 from pathlib import Path
-
-import anyio
 
 from app.core import metrics, tracing
 from app.core.log_context import bind
 from app.services.audio import decode_file
-from app.services.inference import InferenceRunner
+from app.services.inference import InferenceRunner, Ticket
 from app.services.pipeline import TranscriptionPipeline
 from providers.base import AudioInput
 from providers.registry import Resolved
@@ -21,6 +20,12 @@ from schemas.transcript import Segment, Transcript, clean_text
 
 
 class TranscriptionService:
+    """Decoding and inference of uploaded audio, both inside one admitted turn of the pool.
+
+    Routes admit a request first (503 when the pool and its queue are full), then decode and
+    transcribe while holding the ticket's turn, so decoded audio never waits in memory.
+    """
+
     def __init__(
         self,
         runner: InferenceRunner,
@@ -32,26 +37,41 @@ class TranscriptionService:
         self._max_duration = max_audio_duration_s
         self._pipeline = pipeline
 
-    async def decode(self, path: Path) -> AudioInput:
-        return await anyio.to_thread.run_sync(
-            lambda: decode_file(path, max_duration_s=self._max_duration)
-        )
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[Ticket]:
+        """Admission and a turn of the inference pool for the block."""
+        async with self._runner.turn() as ticket:
+            yield ticket
+
+    def admit(self) -> Ticket:
+        """Admission alone (503 when full); the caller takes the turn and releases."""
+        return self._runner.admit()
+
+    async def decode(self, ticket: Ticket, path: Path) -> AudioInput:
+        """Decode ``path`` in ``ticket``'s turn."""
+        return await ticket.call(partial(decode_file, path, max_duration_s=self._max_duration))
 
     async def transcribe(
-        self, audio: AudioInput, chain: Sequence[Resolved], options: TranscriptionOptions
+        self,
+        ticket: Ticket,
+        audio: AudioInput,
+        chain: Sequence[Resolved],
+        options: TranscriptionOptions,
     ) -> Transcript:
         """``chain``: the requested target, then its fallbacks; the pipeline also diarizes and
         applies the custom vocabulary as ``options`` ask (``app.services.pipeline``)."""
         started = time.perf_counter()
         with transcription_span(chain[0], audio):
-            transcript, waited = await self._runner.run(
-                self._pipeline.run, audio, list(chain), options
-            )
-        observe_transcription(transcript, audio, time.perf_counter() - started - waited)
-        return transcript.with_metadata(queue_latency_ms=round(waited * 1000))
+            transcript = await ticket.call(self._pipeline.run, audio, list(chain), options)
+        observe_transcription(transcript, audio, time.perf_counter() - started)
+        return transcript.with_metadata(queue_latency_ms=round(ticket.waited * 1000))
 
     async def stream_segments(
-        self, audio: AudioInput, target: Resolved, options: TranscriptionOptions
+        self,
+        ticket: Ticket,
+        audio: AudioInput,
+        target: Resolved,
+        options: TranscriptionOptions,
     ) -> AsyncIterator[Segment]:
         """Segments as the engine decodes them, cleaned and vocabulary-corrected as in the
         final transcript (no fallback chain or diarization: deltas leave before either
@@ -59,7 +79,7 @@ class TranscriptionService:
         bind(provider=target.label)
         started = time.perf_counter()
         vocabulary = self._pipeline.vocabulary.merged(options.vocabulary)
-        segments = self._runner.iterate(
+        segments = ticket.iterate(
             lambda: target.provider.iter_segments(audio, options, target.model).segments
         )
         async for segment in segments:

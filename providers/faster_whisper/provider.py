@@ -15,6 +15,7 @@ from loguru import logger
 from providers.base import AudioInput, Provider, SegmentStream
 from providers.faster_whisper.live_window import first_pass, live_window, model_class
 from providers.faster_whisper.model_store import ModelStore
+from providers.faster_whisper.speech_clips import group_clips, speech_spans, vad_options
 from schemas.errors import (
     CapabilityNotSupported,
     FatalProviderError,
@@ -204,8 +205,19 @@ class FasterWhisperProvider(Provider):
             kwargs["chunk_length"] = options.chunk_length
         if pipeline is not whisper:
             kwargs["batch_size"] = self._config.batch_size
-            kwargs["vad_filter"] = True  # the batched pipeline cuts the audio at VAD pauses
             kwargs.pop("condition_on_previous_text")
+            # the batched pipeline decodes the audio as clips cut at VAD pauses
+            chunk_length = options.chunk_length or whisper.feature_extractor.chunk_length
+            vad = vad_options(kwargs.pop("vad_parameters", None), chunk_length)
+            clips = group_clips(speech_spans(audio.samples, vad), chunk_length)
+            if not clips:
+                return SegmentStream(
+                    language=options.language or "en",
+                    language_probability=None,
+                    duration=audio.duration,
+                    segments=iter(()),
+                )
+            kwargs.update(vad_filter=False, clip_timestamps=clips)
         return self._decode(pipeline, audio, kwargs)
 
     def transcribe_stream(

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from app.api.deps import GatewayDep, TranscribeUser
+from app.api.disconnect import cancel_on_disconnect
 from app.api.forms import TranscriptionForm, build_options, parse_form
 from app.api.v1.results import render_response
 from app.services.debug_dump import dump_debug_audio
 from app.services.formats import duration_usage
+from app.services.inference import Ticket
+from app.services.transcription import TranscriptionService
 from app.services.upload import receive_form
 from providers.base import AudioInput
 from providers.registry import Resolved
@@ -64,6 +68,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 
 async def _handle(request: Request, gateway: GatewayDep, task: Task, user: Principal) -> Response:
     settings = gateway.settings
+    service = gateway.transcription
     async with receive_form(
         request, tmp_dir=settings.tmp_dir, max_file_bytes=settings.max_file_size_bytes
     ) as upload:
@@ -80,21 +85,36 @@ async def _handle(request: Request, gateway: GatewayDep, task: Task, user: Princ
             raise InvalidRequest(
                 "you must provide a 'file'", param="file", code="missing_required_parameter"
             )
+        path = upload.file.path
         options = build_options(form, task, settings)
         chain = gateway.registry.chain(form.model, task, form.fallback_models or None)
         target = chain[0]  # the requested model; the rest are its fallbacks
         await request.app.state.rate_limits.admit_provider(target.provider.name)
         await anyio.to_thread.run_sync(
-            dump_debug_audio, settings, user.user_id, upload.file.path, upload.file.filename
+            dump_debug_audio, settings, user.user_id, path, upload.file.filename
         )
-        audio = await gateway.transcription.decode(upload.file.path)
-    if form.stream:
-        return StreamingResponse(
-            _sse(gateway, audio, target, options),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache"},
-        )
-    transcript = await gateway.transcription.transcribe(audio, chain, options)
+        # Admission before decoding: a request that cannot be served soon gets its 503 now,
+        # and queued requests wait with their upload on disk, not decoded in memory.
+        ticket = service.admit()
+        handed_over = False  # to the SSE response, which releases the ticket when it ends
+        try:
+
+            async def decode() -> AudioInput:
+                await ticket.take_turn()
+                return await service.decode(ticket, path)
+
+            audio = await cancel_on_disconnect(request, decode)
+            if form.stream:
+                handed_over = True
+                return ReleasingStream(
+                    _sse(service, ticket, audio, target, options), release=ticket.release
+                )
+            transcript = await cancel_on_disconnect(
+                request, lambda: service.transcribe(ticket, audio, chain, options)
+            )
+        finally:
+            if not handed_over:
+                ticket.release()
     return render_response(
         transcript,
         form.response_format,
@@ -107,13 +127,34 @@ def _event(payload: dict[str, Any]) -> str:
     return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
 
+class ReleasingStream(StreamingResponse):
+    """An SSE response that gives its inference turn back however the stream ends (done,
+    failed, or the client gone before the first event)."""
+
+    def __init__(self, content: AsyncIterator[str], *, release: Callable[[], None]) -> None:
+        super().__init__(
+            content, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        )
+        self._release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()
+
+
 async def _sse(
-    gateway: GatewayDep, audio: AudioInput, target: Resolved, options: TranscriptionOptions
+    service: TranscriptionService,
+    ticket: Ticket,
+    audio: AudioInput,
+    target: Resolved,
+    options: TranscriptionOptions,
 ) -> AsyncIterator[str]:
     """``transcript.text.delta`` per decoded segment, then ``transcript.text.done``."""
     texts: list[str] = []
     try:
-        async for segment in gateway.transcription.stream_segments(audio, target, options):
+        async for segment in service.stream_segments(ticket, audio, target, options):
             delta = segment.text if not texts else " " + segment.text
             texts.append(segment.text)
             yield _event({"type": "transcript.text.delta", "delta": delta})

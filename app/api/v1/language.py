@@ -72,8 +72,9 @@ async def detect_language(
             )
         model = form.model or settings.language_detection_model
         gateway.registry.resolve(model)  # unknown models fail before decoding
-        audio = await gateway.transcription.decode(upload.file.path)
-    detection, _waited = await gateway.runner.run(gateway.pipeline.detect, audio, model)
+        async with gateway.transcription.turn() as ticket:
+            audio = await gateway.transcription.decode(ticket, upload.file.path)
+            detection = await ticket.call(gateway.pipeline.detect, audio, model)
     return LanguageResult(
         language=detection.language,
         name=language_name(detection.language),

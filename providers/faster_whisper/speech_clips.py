@@ -1,0 +1,64 @@
+"""Speech clips for the batched pipeline, found with bounded memory.
+
+faster-whisper's batched pipeline runs the Silero VAD over the whole recording in one call, and
+that call copies the audio twice (padding, then windows with context): two hours of audio cost
+about 1 GB on top of the 450 MB of decoded samples, whether it holds speech or silence. Here the
+same VAD runs over pieces of ``PIECE_S`` seconds, so its working memory is bounded by the piece,
+and the speech spans are grouped into clips of at most ``chunk_length`` seconds that the
+pipeline decodes as given (``clip_timestamps``). A clip keeps the short pauses inside it, so
+timestamps within a clip are the audio's own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from providers.base import SAMPLE_RATE
+from providers.cancellation import raise_if_cancelled
+
+#: seconds of audio per VAD call (a multiple of the VAD's 512-sample window)
+PIECE_S = 600
+_WINDOW = 512
+
+
+def vad_options(parameters: dict[str, Any] | None, chunk_length: float) -> Any:
+    """The batched pipeline's own VAD defaults: spans no longer than a chunk, and a short
+    minimum silence so that long speech still splits at pauses."""
+    from faster_whisper.vad import VadOptions
+
+    if parameters is None:
+        return VadOptions(max_speech_duration_s=chunk_length, min_silence_duration_ms=160)
+    chosen = {k: v for k, v in parameters.items() if k != "max_speech_duration_s"}
+    return VadOptions(**chosen, max_speech_duration_s=chunk_length)
+
+
+def speech_spans(samples: np.ndarray, options: Any) -> list[tuple[int, int]]:
+    """``(start, end)`` sample offsets of speech, found piece by piece."""
+    from faster_whisper.vad import get_speech_timestamps
+
+    piece = PIECE_S * SAMPLE_RATE // _WINDOW * _WINDOW
+    spans: list[tuple[int, int]] = []
+    for offset in range(0, len(samples), piece):
+        raise_if_cancelled()
+        found = get_speech_timestamps(samples[offset : offset + piece], options)
+        spans.extend((offset + s["start"], offset + s["end"]) for s in found)
+    return spans
+
+
+def group_clips(spans: list[tuple[int, int]], chunk_length: float) -> list[dict[str, float]]:
+    """Consecutive spans grouped into clips (seconds) of at most ``chunk_length`` each."""
+    limit = int(chunk_length * SAMPLE_RATE)
+    clips: list[dict[str, float]] = []
+    start = end = -1
+    for span_start, span_end in spans:
+        if start >= 0 and span_end - start <= limit:
+            end = span_end
+            continue
+        if start >= 0:
+            clips.append({"start": start / SAMPLE_RATE, "end": end / SAMPLE_RATE})
+        start, end = span_start, min(span_end, span_start + limit)
+    if start >= 0:
+        clips.append({"start": start / SAMPLE_RATE, "end": end / SAMPLE_RATE})
+    return clips
