@@ -10,13 +10,15 @@ the user is known only after authentication and the provider only after the form
 * ``provider``: per provider, all users together (``STT_RATE_LIMIT_PROVIDERS``,
   e.g. ``external=30/minute, faster-whisper=120/minute;2000/hour``)
 
-A refused call is a :class:`RateLimited` (429 with ``Retry-After``). When the Redis server is down
-the limits fail open with an error log: rate limits protect capacity, they do not grant access.
+A refused call is a :class:`RateLimited` (429 with ``Retry-After``).
 
 Concurrency caps (:class:`UserSlots`): at most N live streaming sessions per user, in memory or
 in Redis (a sorted set of slot ids with expiry times, refreshed while held, so a crashed replica's
 slots lapse). Job caps are counted by the job store; :func:`enforce_job_cap` turns a count into
 the same 429.
+
+While Redis is down both follow ``STT_REDIS_FAILURE_POLICY`` (see :mod:`app.core.redis_store`):
+``open`` stops rate limiting and counts session slots per replica, ``closed`` refuses with 503.
 """
 
 from __future__ import annotations
@@ -28,16 +30,15 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 import anyio
-import redis
 from limits import RateLimitItem, parse_many
-from loguru import logger
-from redis.exceptions import RedisError
 from slowapi import Limiter
 
 from app.core import metrics
+from app.core.redis_store import REDIS_ERRORS, RedisStore, unavailable
 from schemas.auth import Principal
 from schemas.errors import RateLimited
 
@@ -75,15 +76,26 @@ def _no_key() -> str:
 
 
 class RateLimits:
-    def __init__(self, settings: Settings) -> None:
+    """The configured rate limits; shared through ``store`` (Redis) when there is one."""
+
+    def __init__(self, settings: Settings, store: RedisStore | None = None) -> None:
         self.enabled = settings.rate_limit_enabled
-        self.shared = settings.redis_url is not None
+        self.shared = store is not None
+        self._store = store
         self._prefix = settings.rate_limit_key_prefix
         storage_uri = settings.redis_url.get_secret_value() if settings.redis_url else "memory://"
+        options: dict[str, str | float] = {}
+        if store is not None:  # limits' own Redis client, with the store's short timeouts
+            options = {
+                "key_prefix": self._prefix,
+                "socket_timeout": store.timeout_s,
+                "socket_connect_timeout": store.timeout_s,
+            }
         self._slowapi = Limiter(
             key_func=_no_key,
             storage_uri=storage_uri,
-            storage_options={"key_prefix": self._prefix} if self.shared else {},
+            # slowapi annotates str values; limits hands them to redis.from_url, which wants numbers
+            storage_options=cast("dict[str, str]", options),
             strategy=STRATEGY,
             enabled=self.enabled,
         )
@@ -91,31 +103,48 @@ class RateLimits:
         self._per_user = parse_rate(settings.rate_limit_per_user)
         self._providers = parse_provider_limits(settings.rate_limit_providers)
 
-    def _evaluate(self, checks: list[tuple[str, RateLimitItem, str]]) -> None:
+    def _evaluate(self, checks: list[tuple[str, RateLimitItem, str]]) -> RateLimited | None:
+        """The refusal for the first exhausted limit, else count the call against all of them."""
         strategy = self._slowapi.limiter
-        try:
-            for scope, item, key in checks:
-                if not strategy.test(item, self._prefix, scope, key):
-                    stats = strategy.get_window_stats(item, self._prefix, scope, key)
-                    retry = max(1.0, stats.reset_time - time.time())
-                    metrics.record_rate_limited(scope)
-                    raise RateLimited(
-                        f"rate limit reached ({scope}: {item}); retry in {math.ceil(retry)} s",
-                        code=f"{scope}_rate_limit_exceeded",
-                        retry_after=retry,
-                    )
-            for scope, item, key in checks:
-                strategy.hit(item, self._prefix, scope, key)
-        except (RedisError, OSError) as exc:
-            logger.error("rate-limit storage unavailable, not limiting: {}", type(exc).__name__)
+        for scope, item, key in checks:
+            if not strategy.test(item, self._prefix, scope, key):
+                stats = strategy.get_window_stats(item, self._prefix, scope, key)
+                retry = max(1.0, stats.reset_time - time.time())
+                metrics.record_rate_limited(scope)
+                return RateLimited(
+                    f"rate limit reached ({scope}: {item}); retry in {math.ceil(retry)} s",
+                    code=f"{scope}_rate_limit_exceeded",
+                    retry_after=retry,
+                )
+        for scope, item, key in checks:
+            strategy.hit(item, self._prefix, scope, key)
+        return None
+
+    def _evaluate_shared(
+        self, store: RedisStore, checks: list[tuple[str, RateLimitItem, str]]
+    ) -> RateLimited | None:
+        """:meth:`_evaluate` in Redis; while it is down, the failure policy decides."""
+        if store.should_try():
+            try:
+                refused = self._evaluate(checks)
+            except REDIS_ERRORS as exc:
+                store.failed("rate_limit", exc)
+            else:
+                store.succeeded()
+                return refused
+        if store.policy == "closed":
+            raise unavailable("the rate limit")
+        return None  # fail open: limits protect capacity, they never grant access
 
     async def _run(self, checks: list[tuple[str, RateLimitItem, str]]) -> None:
         if not self.enabled or not checks:
             return
-        if self.shared:  # network round trips stay off the event loop
-            await anyio.to_thread.run_sync(self._evaluate, checks)
-        else:
-            self._evaluate(checks)
+        if self._store is None:
+            refused = self._evaluate(checks)
+        else:  # network round trips stay off the event loop
+            refused = await anyio.to_thread.run_sync(self._evaluate_shared, self._store, checks)
+        if refused is not None:
+            raise refused
 
     async def admit(self, principal: Principal) -> None:
         """Count one API call against the global and the caller's limits."""
@@ -154,30 +183,47 @@ return 1
 """
 
 
+@dataclass
+class _Held:
+    user_id: str
+    slot: str
+    shared: bool  # counted in Redis (else only by this process)
+
+
 class UserSlots:
-    """At most ``cap`` concurrent holders per user, e.g. live streaming sessions."""
+    """At most ``cap`` concurrent holders per user, e.g. live streaming sessions.
+
+    Every slot this process holds is also counted here in memory; with ``store`` the cap is
+    counted in Redis, across replicas. While Redis is down, ``open`` takes slots against this
+    process's own count (one replica still enforces its cap on its own sessions) and the
+    keep-alive writes them to Redis once it is back; ``closed`` refuses new slots with 503.
+    Slots already held are kept either way.
+    """
 
     def __init__(
-        self, kind: str, cap: int, *, redis_url: str | None, prefix: str, ttl_s: float = 120.0
+        self, kind: str, cap: int, *, store: RedisStore | None, prefix: str, ttl_s: float = 120.0
     ) -> None:
         self.kind, self.cap, self._ttl = kind, cap, ttl_s
         self._prefix = prefix
         self._lock = threading.Lock()
         self._held: dict[str, set[str]] = {}
-        self._redis = redis.Redis.from_url(redis_url) if redis_url else None
-        self._script = self._redis.register_script(_ACQUIRE) if self._redis else None
+        self._store = store
+        self._script = store.client.register_script(_ACQUIRE) if store else None
 
     def _key(self, user_id: str) -> str:
         return f"{self._prefix}:slots:{self.kind}:{user_id}"
 
+    def _acquire_local(self, user_id: str, slot: str, *, cap: bool = True) -> bool:
+        with self._lock:
+            held = self._held.setdefault(user_id, set())
+            if cap and len(held) >= self.cap:
+                return False
+            held.add(slot)
+            return True
+
     def _acquire(self, user_id: str, slot: str) -> bool:
-        if self._script is None:
-            with self._lock:
-                held = self._held.setdefault(user_id, set())
-                if len(held) >= self.cap:
-                    return False
-                held.add(slot)
-                return True
+        """Take a slot in Redis, against every replica's count; may raise REDIS_ERRORS."""
+        assert self._script is not None  # only with a store
         now = time.time()
         args: list[float | int | str] = [
             now,
@@ -188,40 +234,70 @@ class UserSlots:
         ]
         return bool(self._script(keys=[self._key(user_id)], args=args))
 
-    def _refresh(self, user_id: str, slot: str) -> None:
-        if self._redis is not None:
-            self._redis.zadd(self._key(user_id), {slot: time.time() + self._ttl}, xx=True)
+    def _acquire_shared(self, store: RedisStore, held: _Held) -> bool:
+        if store.should_try():
+            try:
+                acquired = self._acquire(held.user_id, held.slot)
+            except REDIS_ERRORS as exc:
+                store.failed(f"{self.kind}_slot_acquire", exc)
+            else:
+                store.succeeded()
+                if acquired:
+                    held.shared = True
+                    self._acquire_local(held.user_id, held.slot, cap=False)
+                return acquired
+        if store.policy == "closed":
+            raise unavailable(f"the cap on {self.kind} sessions")
+        return self._acquire_local(held.user_id, held.slot)
 
-    def _release(self, user_id: str, slot: str) -> None:
-        if self._redis is None:
-            with self._lock:
-                self._held.get(user_id, set()).discard(slot)
+    def _refresh(self, store: RedisStore, held: _Held) -> None:
+        """Extend the slot's expiry (and its key's), writing the slot again if Redis lost it
+        or never had it (taken during an outage)."""
+        key = self._key(held.user_id)
+        with store.client.pipeline(transaction=False) as pipe:
+            pipe.zadd(key, {held.slot: time.time() + self._ttl})
+            pipe.pexpire(key, int(self._ttl * 2000))
+            pipe.execute()
+
+    def _release(self, held: _Held) -> None:
+        with self._lock:
+            self._held.get(held.user_id, set()).discard(held.slot)
+        if self._store is None or not held.shared:
             return
-        self._redis.zrem(self._key(user_id), slot)
+        try:
+            self._store.client.zrem(self._key(held.user_id), held.slot)
+        except REDIS_ERRORS as exc:  # the slot lapses in Redis after its expiry
+            self._store.failed(f"{self.kind}_slot_release", exc)
 
     def active(self, user_id: str) -> int:
-        if self._redis is None:
+        """Slots in use by ``user_id``: in Redis when there is a store (may raise REDIS_ERRORS)."""
+        if self._store is None:
             with self._lock:
                 return len(self._held.get(user_id, ()))
         key = self._key(user_id)
-        return int(self._redis.zcount(key, time.time(), "+inf"))
+        return int(self._store.client.zcount(key, time.time(), "+inf"))
 
-    async def _keep_alive(self, user_id: str, slot: str) -> None:
+    async def _keep_alive(self, store: RedisStore, held: _Held) -> None:
         while True:
             await asyncio.sleep(self._ttl / 3)
             try:
-                await anyio.to_thread.run_sync(self._refresh, user_id, slot)
-            except RedisError as exc:
-                logger.warning("could not refresh a {} slot: {}", self.kind, type(exc).__name__)
+                await anyio.to_thread.run_sync(self._refresh, store, held)
+            except REDIS_ERRORS as exc:
+                store.failed(f"{self.kind}_slot_refresh", exc)
+            else:
+                store.succeeded()
+                held.shared = True
 
     @asynccontextmanager
     async def hold(self, user_id: str) -> AsyncIterator[str]:
-        """Hold one slot for the block; raises :class:`RateLimited` when the user has none left."""
-        slot = uuid.uuid4().hex
-        if self._redis is None:
-            acquired = self._acquire(user_id, slot)
+        """Hold one slot for the block; raises :class:`RateLimited` when the user has none left,
+        or ``ServiceUnavailable`` when Redis is down and the failure policy is ``closed``."""
+        held = _Held(user_id, uuid.uuid4().hex, shared=False)
+        store = self._store
+        if store is None:
+            acquired = self._acquire_local(user_id, held.slot)
         else:
-            acquired = await anyio.to_thread.run_sync(self._acquire, user_id, slot)
+            acquired = await anyio.to_thread.run_sync(self._acquire_shared, store, held)
         if not acquired:
             metrics.record_rate_limited(self.kind)
             raise RateLimited(
@@ -229,17 +305,14 @@ class UserSlots:
                 code=f"too_many_{self.kind}_sessions",
                 retry_after=5,
             )
-        refresher = asyncio.create_task(self._keep_alive(user_id, slot)) if self._redis else None
+        refresher = asyncio.create_task(self._keep_alive(store, held)) if store else None
         try:
-            yield slot
+            yield held.slot
         finally:
             if refresher is None:
-                self._release(user_id, slot)
+                self._release(held)
             else:
                 refresher.cancel()
                 with anyio.CancelScope(shield=True):  # release even when the task is cancelled
-                    await anyio.to_thread.run_sync(self._release, user_id, slot)
-
-    def close(self) -> None:
-        if self._redis is not None:
-            self._redis.close()
+                    await asyncio.wait([refresher])  # no refresh may land after the release
+                    await anyio.to_thread.run_sync(self._release, held)

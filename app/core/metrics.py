@@ -25,6 +25,8 @@ audio_stt_jobs_total                            counter    event (created, succe
 audio_stt_active_workers                        gauge      pool
 audio_stt_inference_in_flight                   gauge      (admitted to the inference pool)
 audio_stt_gpu_memory_bytes                      gauge      device, kind (used | total)
+audio_stt_dependency_up                         gauge      dependency (redis)
+audio_stt_dependency_errors_total               counter    dependency, operation
 ==============================================  =========  ==================================
 """
 
@@ -100,6 +102,16 @@ ACTIVE_WORKERS = Gauge("audio_stt_active_workers", "Workers currently running", 
 INFERENCE_IN_FLIGHT = Gauge(
     "audio_stt_inference_in_flight", "Inferences admitted to the pool (running or waiting)"
 )
+DEPENDENCY_UP = Gauge(
+    "audio_stt_dependency_up",
+    "Whether the last call to a shared dependency succeeded (1) or failed (0)",
+    ("dependency",),
+)
+DEPENDENCY_ERRORS = Counter(
+    "audio_stt_dependency_errors",
+    "Failed calls to a shared dependency, by operation",
+    ("dependency", "operation"),
+)
 
 _LABEL = re.compile(r"^[A-Za-z0-9_.:+-]{1,64}$")
 
@@ -167,6 +179,14 @@ def worker_started(pool: str) -> None:
 
 def worker_stopped(pool: str) -> None:
     ACTIVE_WORKERS.labels(bounded(pool)).dec()
+
+
+def set_dependency_up(dependency: str, up: bool) -> None:
+    DEPENDENCY_UP.labels(bounded(dependency)).set(1 if up else 0)
+
+
+def record_dependency_error(dependency: str, operation: str) -> None:
+    DEPENDENCY_ERRORS.labels(bounded(dependency), bounded(operation)).inc()
 
 
 class GpuMemoryCollector(Collector):

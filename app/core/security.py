@@ -1,8 +1,8 @@
 """Wire authentication, rate limits, caps, tracing, metrics and request ids into an app.
 
 ``create_app`` calls :func:`install_security` once; routes then reach the pieces through
-``app.state`` (``authenticator``, ``rate_limits``, ``stream_slots``, ``settings``) via the
-dependencies in ``app.api.deps`` and :func:`app.core.auth.authenticate_websocket`.
+``app.state`` (``authenticator``, ``rate_limits``, ``stream_slots``, ``redis``, ``settings``) via
+the dependencies in ``app.api.deps`` and :func:`app.core.auth.authenticate_websocket`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from app.core.auth import Authenticator
 from app.core.config import Settings
 from app.core.limits import RateLimits, UserSlots
 from app.core.middleware import ObservabilityMiddleware
+from app.core.redis_store import RedisStore
 from app.core.tracing import configure_tracing
 from schemas.errors import ErrorEnvelope
 
@@ -52,12 +53,12 @@ def _warn_no_auth(settings: Settings) -> None:
 def install_security(app: FastAPI, settings: Settings) -> None:
     app.state.settings = settings
     app.state.authenticator = Authenticator(settings)
-    app.state.rate_limits = RateLimits(settings)
-    redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
+    app.state.redis = store = RedisStore.from_settings(settings)  # None without STT_REDIS_URL
+    app.state.rate_limits = RateLimits(settings, store)
     app.state.stream_slots = UserSlots(
         "stream",
         settings.max_streams_per_user,
-        redis_url=redis_url,
+        store=store,
         prefix=settings.rate_limit_key_prefix,
     )
     configure_tracing(settings)
@@ -73,5 +74,5 @@ def install_security(app: FastAPI, settings: Settings) -> None:
         settings.rate_limit_global or "off",
         settings.rate_limit_per_user or "off",
         settings.rate_limit_providers or "off",
-        "redis" if redis_url else "memory",
+        f"redis (failure policy: {settings.redis_failure_policy})" if store else "memory",
     )

@@ -16,6 +16,7 @@ import redis
 from fastapi.testclient import TestClient
 
 from app.core.limits import UserSlots, enforce_job_cap, parse_provider_limits
+from app.core.redis_store import RedisStore
 from schemas.errors import RateLimited
 from tests.security.conftest import JWT_SECRET, REDIS_URL, ClientFactory, bearer, token
 
@@ -137,8 +138,9 @@ def test_redis_down_fails_open(make_client: ClientFactory) -> None:
 
 
 async def test_session_slots_shared_through_redis(redis_prefix: str) -> None:
-    one = UserSlots("stream", 1, redis_url=REDIS_URL, prefix=redis_prefix, ttl_s=30)
-    two = UserSlots("stream", 1, redis_url=REDIS_URL, prefix=redis_prefix, ttl_s=30)
+    stores = RedisStore(REDIS_URL, timeout_s=1), RedisStore(REDIS_URL, timeout_s=1)
+    one = UserSlots("stream", 1, store=stores[0], prefix=redis_prefix, ttl_s=30)
+    two = UserSlots("stream", 1, store=stores[1], prefix=redis_prefix, ttl_s=30)
     try:
         async with one.hold("alice"):
             assert two.active("alice") == 1
@@ -152,12 +154,13 @@ async def test_session_slots_shared_through_redis(redis_prefix: str) -> None:
         async with two.hold("alice"):
             pass
     finally:
-        one.close()
-        two.close()
+        for store in stores:
+            store.close()
 
 
 async def test_crashed_holders_lapse(redis_prefix: str) -> None:
-    slots = UserSlots("stream", 1, redis_url=REDIS_URL, prefix=redis_prefix, ttl_s=0.3)
+    store = RedisStore(REDIS_URL, timeout_s=1)
+    slots = UserSlots("stream", 1, store=store, prefix=redis_prefix, ttl_s=0.3)
     try:
         assert slots._acquire("alice", "crashed-replica-slot")  # never released
         with pytest.raises(RateLimited):
@@ -167,11 +170,11 @@ async def test_crashed_holders_lapse(redis_prefix: str) -> None:
         async with slots.hold("alice"):
             assert slots.active("alice") == 1
     finally:
-        slots.close()
+        store.close()
 
 
 async def test_memory_session_slots() -> None:
-    slots = UserSlots("stream", 2, redis_url=None, prefix="x")
+    slots = UserSlots("stream", 2, store=None, prefix="x")
     async with slots.hold("alice"), slots.hold("alice"):
         with pytest.raises(RateLimited):
             async with slots.hold("alice"):
