@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from loguru import logger
 
 from app.core.config import ConfigError, Settings, load_settings
 
@@ -34,16 +35,46 @@ def serve(
     """Run the HTTP/WebSocket server on the configured backend."""
     import uvicorn
 
+    from app.core.http_server import bind_listener, http_options
     from app.main import create_app
 
     settings = _settings(host=host, port=port)
-    uvicorn.run(
+    # Bind before anything starts: a second instance on a busy port must not touch the queue.
+    try:
+        listener = bind_listener(settings.host, settings.port)
+    except OSError as exc:
+        typer.echo(f"error: cannot listen on {settings.host}:{settings.port}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    _check_database(settings)
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_config=None,
         timeout_graceful_shutdown=30,
+        **http_options(settings),
     )
+    logger.info("serving on http://{}:{}", settings.host, settings.port)
+    server = uvicorn.Server(config)
+    server.run(sockets=[listener])
+    if not server.started:  # as uvicorn.run: start-up was interrupted
+        raise typer.Exit(3)
+
+
+def _check_database(settings: Settings) -> None:
+    """Connect and migrate up front, so a bad ``STT_DATABASE_URL`` is one line, not a traceback
+    from the server's start-up."""
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+    from app import jobs_cli
+
+    try:
+        jobs_cli.db_upgrade(settings)
+    except (ValueError, SQLAlchemyError) as exc:
+        reason = exc.orig if isinstance(exc, DBAPIError) else exc
+        first_line = (str(reason).strip().splitlines() or [type(reason).__name__])[0]
+        typer.echo(f"error: cannot open the database (STT_DATABASE_URL): {first_line}", err=True)
+        raise typer.Exit(1) from None
 
 
 @cli.command()

@@ -17,6 +17,7 @@ from app.api.v1 import providers as providers_api
 from app.core.config import Settings, get_settings
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
+from app.core.request_limits import RequestLimitsMiddleware
 from app.core.security import API_ERROR_RESPONSES, install_security
 from app.services.gateway import build_gateway
 
@@ -49,6 +50,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="OpenAI-compatible speech-to-text gateway",
     )
     install_error_handlers(app)
+    # Added before install_security's observability middleware, which then wraps it: refusals
+    # of oversized, stalled or excess bodies get request ids and metrics like any response.
+    app.add_middleware(RequestLimitsMiddleware, settings=settings)
     install_security(app, settings)
     app.include_router(health.router)
     for prefix in API_PREFIXES:

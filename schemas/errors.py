@@ -18,7 +18,7 @@ GatewayError
 │   ├── LeaseLost               409  a worker's lease expired or was taken over: write refused
 │   └── JobCancelled            409  the job was cancelled; its worker stops at the next checkpoint
 ├── RequestTimeout          408  the request body stalled (STT_HTTP_BODY_TIMEOUT_S)
-├── PayloadTooLarge         413  upload over STT_MAX_FILE_SIZE_MB, other bodies over STT_MAX_JSON_BODY_KB
+├── PayloadTooLarge         413  upload over STT_MAX_FILE_SIZE_MB, a body over STT_MAX_JSON_BODY_KB
 ├── UnsupportedMediaType    415  the upload is not audio
 ├── RateLimited             429  (carries retry_after seconds)
 ├── ProviderError           500-class provider failure

@@ -96,6 +96,15 @@ class Settings(BaseSettings):
     max_beam_size: int = _env("STT_MAX_BEAM_SIZE", 10, ge=1, le=20)
     default_beam_size: int = _env("STT_DEFAULT_BEAM_SIZE", 5, ge=1, le=20)
 
+    # HTTP intake limits, enforced while bytes arrive (app.core.request_limits, http_server)
+    http_header_timeout_s: float = _env("STT_HTTP_HEADER_TIMEOUT_S", 10.0, gt=0, le=600)
+    http_body_timeout_s: float = _env("STT_HTTP_BODY_TIMEOUT_S", 30.0, gt=0, le=3600)
+    http_body_min_bytes_per_s: int = _env("STT_HTTP_BODY_MIN_BYTES_PER_S", 1024, ge=0, le=2**30)
+    max_json_body_kb: int = _env("STT_MAX_JSON_BODY_KB", 64, ge=1, le=16_384)
+    max_concurrent_uploads_per_client: int = _env(
+        "STT_MAX_CONCURRENT_UPLOADS_PER_CLIENT", 8, ge=1, le=10_000
+    )
+
     # background jobs and workers (Docs/Jobs.md)
     embedded_worker: bool = _env("STT_EMBEDDED_WORKER", True)
     embedded_worker_concurrency: int = _env("STT_EMBEDDED_WORKER_CONCURRENCY", 1, ge=1, le=64)

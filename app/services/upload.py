@@ -144,17 +144,18 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
+def max_upload_bytes(max_file_bytes: int) -> int:
+    """The largest multipart body that can be valid: the file plus every field at its limit."""
+    return max_file_bytes + MAX_FIELDS * MAX_FIELD_BYTES
+
+
 @asynccontextmanager
 async def receive_form(
     request: Request, *, tmp_dir: Path, max_file_bytes: int
 ) -> AsyncIterator[UploadedForm]:
     """Parse the multipart body; yields the form and deletes the temporary file afterwards."""
     declared = request.headers.get("content-length")
-    if (
-        declared
-        and declared.isdigit()
-        and int(declared) > max_file_bytes + MAX_FIELDS * MAX_FIELD_BYTES
-    ):
+    if declared and declared.isdigit() and int(declared) > max_upload_bytes(max_file_bytes):
         raise PayloadTooLarge(
             f"request body of {int(declared)} bytes exceeds the maximum upload size",
             param=FILE_FIELD,
