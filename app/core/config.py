@@ -138,6 +138,9 @@ class Settings(BaseSettings):
 
     # rate limits and per-user caps
     redis_url: SecretStr | None = _env("STT_REDIS_URL", None)
+    # while Redis is down: open (limits off, caps per replica) | closed (503)
+    redis_failure_policy: Literal["open", "closed"] = _env("STT_REDIS_FAILURE_POLICY", "open")
+    redis_timeout_s: float = _env("STT_REDIS_TIMEOUT_S", 0.5, gt=0, le=30)
     rate_limit_enabled: bool = _env("STT_RATE_LIMIT_ENABLED", True)
     rate_limit_global: str = _env("STT_RATE_LIMIT_GLOBAL", "600/minute")
     rate_limit_per_user: str = _env("STT_RATE_LIMIT_PER_USER", "120/minute")
@@ -149,9 +152,6 @@ class Settings(BaseSettings):
     max_active_jobs_per_user: int = _env("STT_MAX_ACTIVE_JOBS_PER_USER", 50, ge=1, le=1_000_000)
 
     # tracing
-    # while Redis is down: open (limits off, caps per replica) | closed (503)
-    redis_failure_policy: Literal["open", "closed"] = _env("STT_REDIS_FAILURE_POLICY", "open")
-    redis_timeout_s: float = _env("STT_REDIS_TIMEOUT_S", 0.5, gt=0, le=30)
     tracing_exporter: Literal["none", "console", "otlp"] = _env("STT_TRACING_EXPORTER", "none")
     otlp_endpoint: str | None = _env("STT_OTLP_ENDPOINT", None)
     tracing_sample_ratio: float = _env("STT_TRACING_SAMPLE_RATIO", 1.0, ge=0, le=1)
