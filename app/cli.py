@@ -36,6 +36,7 @@ def serve(
     import uvicorn
 
     from app.core.http_server import bind_listener, http_options
+    from app.core.server_options import websocket_options
     from app.main import create_app
 
     settings = _settings(host=host, port=port)
@@ -53,6 +54,7 @@ def serve(
         log_config=None,
         timeout_graceful_shutdown=30,
         **http_options(settings),
+        **websocket_options(settings),
     )
     logger.info("serving on http://{}:{}", settings.host, settings.port)
     server = uvicorn.Server(config)

@@ -3,7 +3,8 @@
 Audio and control messages keep their order (a ``commit`` applies to the audio sent before
 it). When more than ``max_samples`` of audio wait, :meth:`Inbox.put` blocks, so the reader
 stops reading the socket and TCP flow control slows the client down: audio is delayed, never
-dropped.
+dropped. The client's pongs wait behind its audio meanwhile, which is why the server has no
+pong timeout (``app.core.server_options``).
 """
 
 from __future__ import annotations
