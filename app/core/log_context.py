@@ -7,7 +7,8 @@ is a mutable mapping held in a ``ContextVar``, so values bound in a worker threa
 copy of the context) still reach the request's later lines.
 
 :func:`patch_record` is installed as loguru's patcher: it copies the context into
-``record["extra"]`` and scrubs configured secrets, bearer tokens and JWTs from the message.
+``record["extra"]`` and scrubs configured secrets, bearer tokens, JWTs (whole or cut short),
+``?token=`` query values and the token of an ``auth`` message from the message.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ _context: ContextVar[dict[str, str] | None] = ContextVar("stt_log_context", defa
 _secrets: set[str] = set()
 _TOKEN_PATTERNS = (
     re.compile(r"(?i)(bearer\s+)[^\s,;\"']+"),
-    re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"),  # JWTs
+    re.compile(r"\beyJ[A-Za-z0-9_-]{8,}(?:\.[A-Za-z0-9_-]*){0,2}"),  # JWTs, also cut short
     re.compile(r"(?i)(x-api-key[\"']?\s*[:=]\s*[\"']?)[^\s,;\"']+"),
+    re.compile(r"(?i)(\b(?:access_)?token=)[^&\s\"']+"),  # WebSocket query tokens
+    re.compile(r"(?i)(\"(?:token|access_token|api_key)\"\s*:\s*\")[^\"]+"),  # auth messages
 )
 
 

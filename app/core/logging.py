@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+import os
 import sys
 from collections.abc import Iterable
 
@@ -11,8 +13,27 @@ from loguru import logger
 from app.core.log_context import human_format, patch_record, register_secret
 
 
+def _package_dirs(name: str) -> tuple[str, ...]:
+    spec = importlib.util.find_spec(name)
+    locations = spec.submodule_search_locations if spec else None
+    return tuple(os.path.join(path, "") for path in locations or ())
+
+
+#: The websockets library logs every frame and handshake line at DEBUG, payloads and headers
+#: included (uvicorn hands it the ``uvicorn.error`` logger): an ``auth`` message's token, an
+#: ``Authorization`` header, a ``?token=`` query. Its payload elision keeps the start and end of
+#: a credential, which no redaction pattern can recognise, so those records are dropped.
+_WIRE_DUMP_DIRS = _package_dirs("websockets")
+
+
+def _is_wire_dump(record: logging.LogRecord) -> bool:
+    return record.levelno < logging.INFO and record.pathname.startswith(_WIRE_DUMP_DIRS)
+
+
 class _InterceptHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
+        if _is_wire_dump(record):
+            return
         try:
             level: str | int = logger.level(record.levelname).name
         except ValueError:
