@@ -93,6 +93,7 @@ class Settings(BaseSettings):
     max_file_size_mb: float = _env("STT_MAX_FILE_SIZE_MB", 25.0, gt=0, le=4096)
     max_audio_duration_s: float = _env("STT_MAX_AUDIO_DURATION_S", 7200.0, gt=0, le=86_400)
     max_prompt_chars: int = _env("STT_MAX_PROMPT_CHARS", 1000, ge=0, le=10_000)
+    max_prompt_tokens: int = _env("STT_MAX_PROMPT_TOKENS", 224, ge=0, le=448)
     max_beam_size: int = _env("STT_MAX_BEAM_SIZE", 10, ge=1, le=20)
     default_beam_size: int = _env("STT_DEFAULT_BEAM_SIZE", 5, ge=1, le=20)
 

@@ -47,7 +47,8 @@ def sniff_format(head: bytes) -> str | None:
     return None
 
 
-def _check_container(path: Path) -> str:
+def check_container(path: Path) -> str:
+    """The container format of ``path`` from its signature; raises for empty or non-audio."""
     with open(path, "rb") as handle:
         head = handle.read(SNIFF_BYTES)
     if not head:
@@ -67,7 +68,7 @@ def decode_file(path: Path, *, max_duration_s: float) -> AudioInput:
 
     Error messages describe the audio, never the server's file (the upload's temporary path).
     """
-    fmt = _check_container(path)
+    fmt = check_container(path)
     try:
         container = av.open(str(path), mode="r", metadata_errors="ignore")
     except av.FFmpegError as exc:

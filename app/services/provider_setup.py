@@ -40,6 +40,7 @@ def faster_whisper_config(settings: Settings, *, force_cpu: bool = False) -> Fas
         live_workers=settings.stream_decode_workers,
         live_cpu_threads=settings.stream_cpu_threads,
         live_context_s=settings.stream_encoder_context_s,
+        max_prompt_tokens=settings.max_prompt_tokens,
     )
 
 
