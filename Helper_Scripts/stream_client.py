@@ -93,7 +93,11 @@ async def run_session(
     ``on_event(event, seconds since the first audio frame)`` sees each event as it arrives.
     """
     events: list[dict[str, Any]] = []
-    async with websockets.connect(url, additional_headers=headers, max_size=2**22) as ws:
+    # no pong timeout: sending faster than real time, our pongs wait behind our own audio while
+    # the server applies backpressure (Docs/Streaming.md, keepalive)
+    async with websockets.connect(
+        url, additional_headers=headers, max_size=2**22, ping_timeout=None
+    ) as ws:
         await ws.send(json.dumps({"type": "start", "sample_rate": RATE, **start}))
         first = json.loads(await ws.recv())
         events.append(first)
