@@ -11,6 +11,7 @@ from loguru import logger
 
 from app import __version__
 from app.api import health
+from app.api.openapi import install_openapi
 from app.api.v1 import audio, jobs, media, models, stream
 from app.api.v1 import language as language_api
 from app.api.v1 import providers as providers_api
@@ -71,4 +72,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 responses=API_ERROR_RESPONSES,
             )
         app.include_router(stream.router, prefix=prefix)
+    install_openapi(app)  # request bodies of the routes that stream their uploads
     return app

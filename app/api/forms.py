@@ -10,12 +10,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app.core.config import Settings
+from app.core.json_input import loads
 from app.services.vocabulary import parse_vocabulary
 from schemas.errors import CapabilityNotSupported, InvalidRequest
 from schemas.languages import normalise_language
@@ -74,8 +74,8 @@ class TranscriptionForm(BaseModel):
         if value is None or value == "auto":
             return value
         try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError:
+            parsed = loads(value)
+        except ValueError:  # not JSON, or nested too deeply
             raise ValueError("must be 'auto' or a JSON server_vad object") from None
         if not isinstance(parsed, dict) or parsed.get("type") != "server_vad":
             raise ValueError('must be \'auto\' or {"type": "server_vad", ...}')
@@ -84,7 +84,7 @@ class TranscriptionForm(BaseModel):
     def vad_parameters(self) -> VadParameters | None:
         if self.chunking_strategy in (None, "auto"):
             return None
-        raw = json.loads(self.chunking_strategy)
+        raw = loads(self.chunking_strategy)
         params: dict[str, Any] = {}
         if "threshold" in raw:
             params["threshold"] = raw["threshold"]

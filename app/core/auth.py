@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +29,7 @@ import jwt
 from loguru import logger
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from app.core.json_input import loads
 from app.core.log_context import bind
 from schemas.auth import Principal, Scope
 from schemas.errors import AuthenticationError, PermissionDenied
@@ -213,8 +213,8 @@ async def _first_message_token(websocket: WebSocket, timeout_s: float) -> str:
     if message["type"] == "websocket.disconnect":
         raise WebSocketDisconnect(message.get("code", 1000))
     try:
-        payload = json.loads(message.get("text") or "")
-    except json.JSONDecodeError:
+        payload = loads(message.get("text") or "")
+    except ValueError:  # not JSON, or nested too deeply
         payload = None
     if (
         not isinstance(payload, dict)

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from loguru import logger
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from app.core import metrics
 from schemas.errors import (
@@ -27,6 +28,7 @@ from schemas.errors import (
 )
 
 _HTTP_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
+_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
 
 
 def error_response(exc: GatewayError) -> JSONResponse:
@@ -66,7 +68,7 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     type_ = _HTTP_TYPES.get(
         exc.status_code, "invalid_request_error" if exc.status_code < 500 else "server_error"
@@ -79,7 +81,29 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     )
     if exc.headers:
         response.headers.update(exc.headers)
+    if exc.status_code == 405:  # Starlette names only the first route matching the path
+        response.headers["Allow"] = _allowed_methods(request)
     return response
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at the request's path (GET and DELETE of one resource
+    are two routes): each is tried against the app's routes, however they are nested."""
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    )
+
+
+async def _too_deep(request: Request, exc: Exception) -> JSONResponse:
+    """Client input nested too deeply for the code walking it: a 400, never a 500. Client JSON
+    is depth-bounded where it is parsed (``app.core.json_input``); this is the backstop."""
+    logger.warning("request refused: RecursionError on {} {}", request.method, request.url.path)
+    return error_response(
+        InvalidRequest("the request is nested too deeply", code="nested_too_deeply")
+    )
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
@@ -93,6 +117,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(GatewayError, _gateway_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RecursionError, _too_deep)
     app.add_exception_handler(Exception, _unexpected)
 
 

@@ -31,6 +31,7 @@ class StoredAudio:
     ref: str
     sha256: str
     size: int
+    created: bool  # this put wrote the file (the bytes were not stored already)
 
 
 def file_sha256(path: Path) -> str:
@@ -66,7 +67,8 @@ class AudioStore:
         digest = file_sha256(source)
         ref = _PREFIX + digest
         target = self._path(ref)
-        if not target.exists():
+        created = not target.exists()
+        if created:
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
             os.close(fd)
@@ -78,7 +80,7 @@ class AudioStore:
                 os.replace(tmp, target)
             finally:
                 Path(tmp).unlink(missing_ok=True)
-        return StoredAudio(ref=ref, sha256=digest, size=target.stat().st_size)
+        return StoredAudio(ref=ref, sha256=digest, size=target.stat().st_size, created=created)
 
     @contextmanager
     def local_path(self, ref: str) -> Iterator[Path]:

@@ -8,7 +8,7 @@ cancellations and deletions write an audit event (with the acting user) in the s
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from app.core.config import Settings
 from app.core.limits import enforce_job_cap
 from app.db.ids import utcnow
 from app.db.media_repo import MediaRepository
-from app.services.audio_store import AudioStore
+from app.services.audio_store import AudioStore, StoredAudio
 from app.services.media import transcript_of
 from app.services.retention import AudioJanitor
 from schemas.errors import InvalidRequest, NotFound
@@ -62,6 +62,43 @@ class JobService:
         return AudioSource(
             kind="upload", filename=filename, audio_ref=stored.ref, content_hash=stored.sha256
         )
+
+    def submit_upload(
+        self,
+        owner: str,
+        request: JobRequest,
+        upload: Path,
+        idempotency_key: str | None = None,
+    ) -> tuple[Job, bool]:
+        """Store ``upload`` and :meth:`submit` its job (``request``'s source names the file).
+
+        Nothing is left behind: if no new job references the stored audio (the job cap was
+        reached meanwhile, the database failed, or a concurrent request with the same key won),
+        the file is removed again, unless it was stored before or a job or media row uses the
+        same bytes. One window stays open, as for :meth:`delete_media`: a concurrent upload of
+        the same new bytes whose job is not committed yet when the file is removed.
+        """
+        stored = self.store.put(upload)
+        source = request.payload.source.model_copy(
+            update={"audio_ref": stored.ref, "content_hash": stored.sha256}
+        )
+        request = replace(request, payload=request.payload.model_copy(update={"source": source}))
+        referenced = False
+        try:
+            job, created = self.submit(owner, request, idempotency_key)
+            referenced = created
+        finally:
+            if not referenced:
+                self._discard(stored)
+        return job, created
+
+    def _discard(self, stored: StoredAudio) -> None:
+        """Remove audio this request stored if no job or media row references it."""
+        if not stored.created:  # the bytes were there already: another upload's
+            return
+        with self.queue.db.read() as conn:
+            orphan = self.janitor.orphaned(conn, stored.ref)
+        self.janitor.remove(orphan)
 
     def admit(self, owner: str, idempotency_key: str | None = None) -> Job | None:
         """Before an upload is read or stored: the job a replayed ``idempotency_key`` already

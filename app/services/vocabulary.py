@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.core.json_input import loads
 from schemas.errors import InvalidRequest
 from schemas.transcript import Segment, Transcript, Word, join_text
 
@@ -143,8 +144,8 @@ class Vocabulary:
 def parse_vocabulary(raw: str, *, param: str = "vocabulary") -> dict[str, str]:
     """A JSON object of ``"heard": "written"`` strings (the form field and ``STT_VOCABULARY``)."""
     try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
+        value = loads(raw)  # depth-bounded: the form field is client data
+    except ValueError:
         raise InvalidRequest(
             f"'{param}' must be a JSON object mapping heard words to replacements", param=param
         ) from None

@@ -14,6 +14,7 @@ from starlette.types import Receive, Scope, Send
 from app.api.deps import GatewayDep, TranscribeUser
 from app.api.disconnect import cancel_on_disconnect
 from app.api.forms import TranscriptionForm, build_options, parse_form
+from app.api.openapi import AUDIO_FILE, body_schema
 from app.api.v1.results import render_response
 from app.services.debug_dump import dump_debug_audio
 from app.services.formats import duration_usage
@@ -39,14 +40,15 @@ _TRANSLATION_UNSUPPORTED = (
 
 
 def _form_schema(task: Task) -> dict[str, Any]:
-    schema = TranscriptionForm.model_json_schema()
-    schema.pop("title", None)
-    props = schema["properties"]
-    if task is Task.TRANSLATE:
-        for name in _TRANSLATION_UNSUPPORTED:
-            props.pop(name, None)
-    props["file"] = {"type": "string", "format": "binary", "description": "the audio file"}
-    schema["required"] = ["file", "model"]
+    translate = task is Task.TRANSLATE
+    schema = body_schema(
+        "TranslationRequest" if translate else "TranscriptionRequest",
+        TranscriptionForm,
+        description=f"The multipart form of a {task.value} request (OpenAI's, plus extensions).",
+        required=("file", "model"),
+        drop=_TRANSLATION_UNSUPPORTED if translate else (),
+        add={"file": AUDIO_FILE},
+    )
     return {
         "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
     }

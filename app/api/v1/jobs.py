@@ -13,13 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import GatewayDep, JobsUser
-from app.api.forms import build_options, invalid_request_from, parse_form
+from app.api.forms import TranscriptionForm, build_options, invalid_request_from, parse_form
+from app.api.openapi import AUDIO_FILE, body_schema
 from app.api.v1.results import FormatDep, render_response
 from app.core import tracing
+from app.core.json_input import parse_json
 from app.services.audio import SNIFF_BYTES, sniff_format
 from app.services.formats import render
 from app.services.jobs import JobRequest, JobService
-from app.services.upload import receive_form
+from app.services.upload import UploadedFile, receive_form
 from app.services.url_ingest import UrlPolicy
 from schemas.errors import InvalidRequest, UnsupportedMediaType
 from schemas.jobs import (
@@ -148,17 +150,80 @@ def _check_audio(head: bytes) -> None:
         )
 
 
+async def _submit_upload(
+    gateway: GatewayDep,
+    fields: dict[str, list[str]],
+    file: UploadedFile,
+    owner: str,
+    idempotency_key: str | None,
+) -> tuple[Job, bool]:
+    """Validate everything first; the audio is stored and its job enqueued in one call, which
+    removes the stored file again if the job is not created (see ``submit_upload``)."""
+    placeholder = AudioSource(kind="upload", filename=file.filename)
+    job_request = _build_request(gateway, fields, placeholder, owner)
+    with open(file.path, "rb") as handle:
+        _check_audio(handle.read(SNIFF_BYTES))
+    return await run_in_threadpool(
+        _service(gateway).submit_upload, owner, job_request, file.path, idempotency_key
+    )
+
+
+def _job_body(name: str, description: str, required: str, add: dict[str, Any]) -> dict[str, str]:
+    """OpenAI's transcription fields (but ``stream``: jobs do not stream) and the job fields;
+    ``model`` defaults to whisper-1."""
+    return body_schema(
+        name,
+        TranscriptionForm,
+        JobFields,
+        description=description,
+        required=(required,),
+        drop=("stream",),
+        add=add,
+    )
+
+
+_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": _job_body(
+                    "JobUploadRequest",
+                    "An upload job: the audio file and the transcription and job fields (a form "
+                    "without a file needs a 'url' instead).",
+                    "file",
+                    {"file": AUDIO_FILE},
+                )
+            },
+            "application/json": {
+                "schema": _job_body(
+                    "JobUrlRequest",
+                    "A URL job: the gateway downloads 'url' (http or https, from a public host "
+                    "or one in STT_URL_ALLOWLIST).",
+                    "url",
+                    {"url": {"type": "string", "format": "uri", "maxLength": 2048}},
+                )
+            },
+        },
+    }
+}
+
+
 @router.post(
     "/audio/jobs",
     status_code=202,
     response_model=JobPublic,
+    responses={200: {"model": JobPublic, "description": "The job a replayed key already names"}},
+    openapi_extra=_BODY,
     summary="Submit a background transcription job (upload or URL)",
 )
 async def create_job(
     request: Request,
     gateway: GatewayDep,
     principal: JobsUser,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    # An empty key is refused (400) rather than read as "no key": the client meant to make the
+    # request retry-safe, and silently dropping that would duplicate jobs on its retries.
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> JSONResponse:
     service = _service(gateway)
     owner = principal.user_id
@@ -169,30 +234,19 @@ async def create_job(
         raw = await request.body()
         if len(raw) > MAX_JSON_BYTES:
             raise InvalidRequest("the JSON body is too large")
-        try:
-            fields = _json_fields(json.loads(raw))
-        except json.JSONDecodeError:
-            raise InvalidRequest("the body is not valid JSON") from None
+        fields = _json_fields(parse_json(raw, what="the body"))
         job_request = await _submit_url(gateway, fields, owner)
     else:
         settings = gateway.settings
         async with receive_form(
             request, tmp_dir=settings.tmp_dir, max_file_bytes=settings.max_file_size_bytes
         ) as upload:
-            if upload.file is None:
-                job_request = await _submit_url(gateway, upload.fields, owner)
-            else:
-                placeholder = AudioSource(kind="upload", filename=upload.file.filename)
-                job_request = _build_request(gateway, upload.fields, placeholder, owner)
-                with open(upload.file.path, "rb") as handle:
-                    _check_audio(handle.read(SNIFF_BYTES))
-                source = await run_in_threadpool(
-                    service.store_upload, upload.file.path, upload.file.filename
+            if upload.file is not None:
+                job, created = await _submit_upload(
+                    gateway, upload.fields, upload.file, owner, idempotency_key
                 )
-                payload = job_request.payload.model_copy(update={"source": source})
-                job_request = JobRequest(
-                    payload, job_request.pool, job_request.priority, job_request.max_attempts
-                )
+                return _accepted(job, created=created)
+            job_request = await _submit_url(gateway, upload.fields, owner)
     job, created = await run_in_threadpool(service.submit, owner, job_request, idempotency_key)
     return _accepted(job, created=created)
 
