@@ -112,21 +112,20 @@ def transcribe_local(
     from app.services.formats import render
     from app.services.jobs import JobRequest
     from app.services.jobs_runtime import JobsRuntime
-    from schemas.jobs import TranscriptionPayload
+    from schemas.jobs import AudioSource, TranscriptionPayload
     from schemas.options import Task
 
     runtime = JobsRuntime.open(settings)
     try:
         form = parse_form(fields)
-        source = runtime.service.store_upload(file, file.name)
         payload = TranscriptionPayload(
-            source=source,
+            source=AudioSource(kind="upload", filename=file.name),
             model=form.model,
             options=build_options(form, Task.TRANSCRIBE, settings),
             response_format=form.response_format,
             audit={"actor": CLI_OWNER},
         )
-        job, _ = runtime.service.submit(CLI_OWNER, JobRequest(payload))
+        job, _ = runtime.service.submit_upload(CLI_OWNER, JobRequest(payload), file)
         if worker:
             _start_local_worker(runtime, settings)
         done = _follow(lambda: JobPublic.of(runtime.service.get(CLI_OWNER, job.id)))

@@ -24,7 +24,6 @@ from app.services.media import transcript_of
 from app.services.retention import AudioJanitor
 from schemas.errors import InvalidRequest, NotFound
 from schemas.jobs import (
-    AudioSource,
     Job,
     JobStatus,
     NewJob,
@@ -57,12 +56,6 @@ class JobService:
         self.janitor = AudioJanitor(store, self.media)
 
     # -- jobs -----------------------------------------------------------------------------
-    def store_upload(self, path: Path, filename: str) -> AudioSource:
-        stored = self.store.put(path)
-        return AudioSource(
-            kind="upload", filename=filename, audio_ref=stored.ref, content_hash=stored.sha256
-        )
-
     def submit_upload(
         self,
         owner: str,

@@ -21,7 +21,7 @@ from app.services.job_handler import Infer, call_directly
 from app.services.job_worker import build_runner
 from app.services.jobs import JobRequest, JobService
 from app.services.provider_setup import build_pipeline
-from schemas.jobs import Job, Pool, TranscriptionPayload
+from schemas.jobs import AudioSource, Job, Pool, TranscriptionPayload
 from schemas.options import TranscriptionOptions
 from workers.runner import WorkerRunner
 
@@ -51,10 +51,9 @@ def submit_file(
     idempotency_key: str | None = None,
     **payload: object,
 ) -> Job:
-    source = service.store_upload(path, path.name)
     request = JobRequest(
         TranscriptionPayload(
-            source=source,
+            source=AudioSource(kind="upload", filename=path.name),
             model=model,
             options=TranscriptionOptions(),
             **payload,  # type: ignore[arg-type]
@@ -62,7 +61,7 @@ def submit_file(
         priority=priority,
         max_attempts=max_attempts,
     )
-    job, _ = service.submit(owner, request, idempotency_key)
+    job, _ = service.submit_upload(owner, request, path, idempotency_key)
     return job
 
 

@@ -51,6 +51,7 @@ def test_parse_messages() -> None:
     assert parse_text('{"type": "commit"}') == ControlMessage(type=ControlType.COMMIT)
     for text, code in [
         ("{", "invalid_json"),
+        ("[" * 20_000 + "]" * 20_000, "invalid_json"),  # once a RecursionError: socket dropped
         ("42", "invalid_message"),
         ('{"type": 1}', "invalid_message"),
         ('{"type": "nope"}', "unknown_message_type"),

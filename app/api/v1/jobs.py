@@ -38,7 +38,6 @@ from schemas.options import Task
 
 router = APIRouter(tags=["jobs"])
 
-MAX_JSON_BYTES = 64 * 1024
 SSE_POLL_S = 0.5
 SSE_KEEPALIVE_S = 15.0
 
@@ -231,9 +230,7 @@ async def create_job(
     if replayed is not None:  # the body is not read: a replayed upload is not stored again
         return _accepted(replayed, created=False)
     if request.headers.get("content-type", "").startswith("application/json"):
-        raw = await request.body()
-        if len(raw) > MAX_JSON_BYTES:
-            raise InvalidRequest("the JSON body is too large")
+        raw = await request.body()  # bounded while it arrives (app.core.request_limits)
         fields = _json_fields(parse_json(raw, what="the body"))
         job_request = await _submit_url(gateway, fields, owner)
     else:

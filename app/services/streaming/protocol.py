@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from app.core.json_input import parse_json
 from schemas.errors import InvalidRequest
 from schemas.streaming import AudioMessage, ControlMessage, ControlType, StartMessage
 
@@ -22,10 +22,7 @@ _MODELS: dict[str, type[BaseModel]] = {
 
 
 def parse_text(text: str) -> ClientMessage:
-    try:
-        data: Any = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidRequest(f"text frames must be JSON: {exc.msg}", code="invalid_json") from None
+    data: Any = parse_json(text, what="a text frame")
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         raise InvalidRequest(
             "messages must be JSON objects with a string 'type'",
