@@ -69,8 +69,8 @@ def main() -> None:
     parser.add_argument("--model", default="tiny.en")
     args = parser.parse_args()
 
+    from app.bootstrap import faster_whisper_config
     from app.core.config import load_settings
-    from app.services.provider_setup import faster_whisper_config
     from providers.base import AudioInput
     from providers.faster_whisper.provider import FasterWhisperProvider
     from schemas.options import TranscriptionOptions

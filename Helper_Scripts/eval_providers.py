@@ -31,9 +31,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from app.bootstrap import build_registry
 from app.core.config import load_settings
-from app.services.audio import decode_file
-from app.services.gateway import build_registry
+from app.services.transcription.audio import decode_file
 from providers.base import AudioInput
 from providers.registry import ProviderRegistry
 from schemas.errors import GatewayError

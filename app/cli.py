@@ -111,16 +111,15 @@ def transcribe(
             code = jobs_cli.transcribe_local(_settings(), file, fields, worker=worker)
         raise typer.Exit(code)
     from app.api.forms import build_options, parse_form
-    from app.services.audio import decode_file
-    from app.services.formats import render
-    from app.services.gateway import build_registry
-    from app.services.provider_setup import build_pipeline
+    from app.bootstrap import build_pipeline
+    from app.services.transcription.audio import decode_file
+    from app.services.transcription.formats import render
     from schemas.errors import GatewayError
     from schemas.options import Task
 
     settings = _settings()
     task = Task.TRANSLATE if translate else Task.TRANSCRIBE
-    pipeline = build_pipeline(settings, build_registry(settings))
+    pipeline = build_pipeline(settings)
     try:
         form = parse_form(
             {"model": [model], "language": [language or ""], "response_format": [fmt]}
@@ -139,7 +138,7 @@ def transcribe(
 @cli.command()
 def models() -> None:
     """List the models this installation can serve."""
-    from app.services.gateway import build_providers
+    from app.bootstrap import build_providers
 
     settings = _settings()
     for name, provider in build_providers(settings).items():

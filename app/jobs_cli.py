@@ -55,17 +55,15 @@ def _install_signals(stop: Callable[[], None]) -> None:
 
 def run_worker(settings: Settings, pool: Pool, concurrency: int) -> None:
     """A fleet member: lease jobs of ``pool`` until SIGTERM/SIGINT, then stop gracefully."""
-    from app.services.gateway import build_registry
-    from app.services.job_worker import build_runner, check_gpu, open_database
-    from app.services.provider_setup import build_pipeline
+    from app.bootstrap import build_pipeline, build_worker, check_gpu, open_database
     from workers.runner import run_until_signalled
 
     if pool is Pool.CPU and not settings.force_cpu:
         settings = settings.model_copy(update={"force_cpu": True})
     check_gpu(settings, pool)
     db, listener = open_database(settings)
-    pipeline = build_pipeline(settings, build_registry(settings))
-    runner = build_runner(settings, db, pipeline, pool=pool, concurrency=concurrency)
+    pipeline = build_pipeline(settings)
+    runner = build_worker(settings, db, pipeline, pool=pool, concurrency=concurrency)
     try:
         run_until_signalled(runner, _install_signals)
     finally:
@@ -109,13 +107,13 @@ def transcribe_local(
 ) -> int:
     """Enqueue into the configured database, optionally working on it here; print the result."""
     from app.api.forms import build_options, parse_form
-    from app.services.formats import render
-    from app.services.jobs import JobRequest
-    from app.services.jobs_runtime import JobsRuntime
+    from app.bootstrap import build_pipeline, open_jobs_runtime, start_local_worker
+    from app.services.jobs.service import JobRequest
+    from app.services.transcription.formats import render
     from schemas.jobs import AudioSource, TranscriptionPayload
     from schemas.options import Task
 
-    runtime = JobsRuntime.open(settings)
+    runtime = open_jobs_runtime(settings)
     try:
         form = parse_form(fields)
         payload = TranscriptionPayload(
@@ -127,7 +125,7 @@ def transcribe_local(
         )
         job, _ = runtime.service.submit_upload(CLI_OWNER, JobRequest(payload), file)
         if worker:
-            _start_local_worker(runtime, settings)
+            start_local_worker(runtime, build_pipeline(settings), concurrency=1)
         done = _follow(lambda: JobPublic.of(runtime.service.get(CLI_OWNER, job.id)))
         if done.error is not None or done.status.value != "succeeded":
             message = done.error.message if done.error else done.status.value
@@ -138,16 +136,6 @@ def transcribe_local(
         return 0
     finally:
         runtime.close()
-
-
-def _start_local_worker(runtime: Any, settings: Settings) -> None:
-    from app.services.gateway import build_registry
-    from app.services.job_worker import build_runner
-    from app.services.provider_setup import build_pipeline
-
-    pipeline = build_pipeline(settings, build_registry(settings))
-    runtime.worker = build_runner(settings, runtime.db, pipeline, pool=Pool.ANY, concurrency=1)
-    runtime.worker.start()
 
 
 def transcribe_remote(

@@ -15,12 +15,12 @@ from app.api.openapi import install_openapi
 from app.api.v1 import audio, jobs, media, models, stream
 from app.api.v1 import language as language_api
 from app.api.v1 import providers as providers_api
+from app.bootstrap import build_gateway
 from app.core.config import Settings, get_settings
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.request_limits import RequestLimitsMiddleware
 from app.core.security import API_ERROR_RESPONSES, install_security
-from app.services.gateway import build_gateway
 
 API_PREFIXES = ("/v1", "/api/v1")
 

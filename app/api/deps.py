@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from app.bootstrap import Gateway
 from app.core.auth import credentials_from_headers
 from app.core.log_context import bind
-from app.services.gateway import Gateway
 from schemas.auth import Principal, Scope
 from schemas.errors import PermissionDenied
 

@@ -4,7 +4,7 @@ Uvicorn does not cancel a handler whose client went away. Once the body has been
 next ``receive()`` returns ``http.disconnect`` only when the connection closes (or the response
 is complete), so watching it beside the work tells when nobody waits for the result any more.
 Cancelling the work then stops an abandoned transcription at its next segment
-(``app.services.inference``) instead of decoding minutes of audio for nobody.
+(``app.services.transcription.inference``) instead of decoding minutes of audio for nobody.
 """
 
 from __future__ import annotations

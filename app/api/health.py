@@ -16,8 +16,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from app.api.deps import GatewayDep
+from app.bootstrap import Gateway
 from app.core.redis_store import RedisStore
-from app.services.gateway import Gateway
 from schemas.errors import GatewayError
 
 router = APIRouter(tags=["health"])

@@ -1,7 +1,7 @@
 """OpenAPI request bodies for the routes that read their own body.
 
-Uploads are streamed to disk by :func:`app.services.upload.receive_form`, so those routes
-declare no body parameters and FastAPI documents no request body for them. Their
+Uploads are streamed to disk by :func:`app.services.transcription.upload.receive_form`, so those
+routes declare no body parameters and FastAPI documents no request body for them. Their
 ``openapi_extra`` instead names a schema published here: :func:`body_schema` builds it from the
 pydantic models that validate the fields, and :func:`install_openapi` adds it, with every enum
 and model it refers to, to the served document's ``components/schemas``. All ``$ref``s then

@@ -5,7 +5,8 @@ buffer more than its cap or wait on a stalled client, whatever it reads with
 (``request.body()``, ``request.stream()``, ``request.form()``):
 
 * **Size.** Multipart uploads may carry the file cap plus the form fields
-  (:func:`app.services.upload.max_upload_bytes`; ``upload.py`` checks the precise file cap itself);
+  (:func:`app.services.transcription.upload.max_upload_bytes`; ``upload.py`` checks the precise
+  file cap itself);
   any other body (JSON, urlencoded, ...) ``STT_MAX_JSON_BODY_KB``. A declared ``Content-Length``
   over the cap is refused before the body is read, a chunked one as soon as the count passes it:
   413 ``request_too_large`` (``file_too_large`` for uploads).
@@ -38,7 +39,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.config import Settings
 from app.core.errors import error_response
-from app.services.upload import FILE_FIELD, max_upload_bytes
+from app.services.transcription.upload import FILE_FIELD, max_upload_bytes
 from schemas.errors import GatewayError, PayloadTooLarge, RateLimited, RequestTimeout
 
 UPLOAD_RETRY_AFTER_S = 1.0

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-import app.services.transcription as transcription_module
+import app.services.transcription.service as transcription_module
 from providers.base import AudioInput, SegmentStream
 from providers.mock import MockProvider
 from schemas.options import TranscriptionOptions

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import providers.faster_whisper.provider as provider_module
-from app.services.audio import decode_file
+from app.services.transcription.audio import decode_file
 from providers.base import AudioInput
 from providers.faster_whisper import FasterWhisperProvider
 from providers.faster_whisper.provider import FasterWhisperConfig

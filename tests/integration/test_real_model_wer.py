@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.services.audio import decode_file
+from app.services.transcription.audio import decode_file
 from providers.faster_whisper import FasterWhisperProvider
 from providers.faster_whisper.provider import FasterWhisperConfig
 from schemas.options import TranscriptionOptions

@@ -14,12 +14,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from app.bootstrap import queue_config
 from app.core.config import Settings
 from app.db.database import Database
 from app.db.migrate import upgrade
-from app.services.audio_store import AudioStore
-from app.services.job_worker import queue_config
-from app.services.jobs import JobService
+from app.services.jobs.audio_store import AudioStore
+from app.services.jobs.service import JobService
 from tests.conftest import SettingsFactory
 from workers.sdk import JobQueue
 

@@ -11,11 +11,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from app.bootstrap import build_pipeline, build_worker, open_database
 from app.core.config import load_settings
 from app.jobs_cli import _install_signals
-from app.services.gateway import build_registry
-from app.services.job_worker import build_runner, open_database
-from app.services.provider_setup import build_pipeline
 from schemas.jobs import Pool
 from workers.runner import run_until_signalled
 
@@ -28,10 +26,9 @@ def main() -> None:
         time.sleep(delay)
         return fn(*args)
 
-    registry = build_registry(settings)
     db, _ = open_database(settings)
-    runner = build_runner(
-        settings, db, build_pipeline(settings, registry), pool=Pool.ANY, concurrency=1, infer=slow
+    runner = build_worker(
+        settings, db, build_pipeline(settings), pool=Pool.ANY, concurrency=1, infer=slow
     )
     print("ready", runner.worker_id, flush=True)
     run_until_signalled(runner, _install_signals)

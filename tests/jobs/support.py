@@ -14,13 +14,11 @@ from pathlib import Path
 import numpy as np
 import sqlalchemy as sa
 
+from app.bootstrap import build_pipeline, build_worker
 from app.core.config import Settings
 from app.db.database import Database
-from app.services.gateway import build_registry
-from app.services.job_handler import Infer, call_directly
-from app.services.job_worker import build_runner
-from app.services.jobs import JobRequest, JobService
-from app.services.provider_setup import build_pipeline
+from app.services.jobs.handler import Infer, call_directly
+from app.services.jobs.service import JobRequest, JobService
 from schemas.jobs import AudioSource, Job, Pool, TranscriptionPayload
 from schemas.options import TranscriptionOptions
 from workers.runner import WorkerRunner
@@ -111,10 +109,10 @@ def in_process_runner(
     settings: Settings, db: Database, infer: Infer = call_directly, concurrency: int = 1
 ) -> WorkerRunner:
     """An in-process worker (not started) with the gateway's registry for ``settings``."""
-    return build_runner(
+    return build_worker(
         settings,
         db,
-        build_pipeline(settings, build_registry(settings)),
+        build_pipeline(settings),
         pool=Pool.ANY,
         concurrency=concurrency,
         infer=infer,

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from app.bootstrap import build_providers
 from app.core.config import Settings
 from app.db.database import Database
-from app.services.audio import decode_file
-from app.services.chunking import cut_points
-from app.services.gateway import build_providers
-from app.services.jobs import JobService
+from app.services.jobs.chunking import cut_points
+from app.services.jobs.service import JobService
+from app.services.transcription.audio import decode_file
 from schemas.jobs import ChunkConfig, JobStatus
 from schemas.options import TranscriptionOptions
 from tests.jobs.support import submit_file, wait_for, worker

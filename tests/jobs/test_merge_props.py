@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.services.chunking import ChunkTranscript, cut_points, merge_chunks, plan_chunks
+from app.services.jobs.chunking import ChunkTranscript, cut_points, merge_chunks, plan_chunks
 from schemas.transcript import Segment, Word
 
 VOCAB = ["the", "cat", "sat", "on", "a", "mat", "that", "is", "it", "go"]

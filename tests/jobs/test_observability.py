@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 from app.core import tracing
 from app.core.config import Settings
 from app.db.database import Database
-from app.services.jobs import JobService
+from app.services.jobs.service import JobService
 from schemas.errors import RateLimited
 from schemas.jobs import JobStatus
 from tests.jobs.support import submit_file, wait_for, worker, write_wav

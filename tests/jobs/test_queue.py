@@ -14,7 +14,7 @@ from app.db.database import Database
 from app.db.ids import utcnow
 from app.db.tables import jobs as jobs_table
 from app.db.tables import metadata
-from app.services.jobs import JobService
+from app.services.jobs.service import JobService
 from schemas.errors import InvalidTransition, LeaseLost, NotFound
 from schemas.jobs import (
     TRANSITIONS,

@@ -14,7 +14,7 @@ from app.core.config import Settings
 from app.db.database import Database
 from app.db.media_repo import MediaRepository
 from app.db.tables import unvectorized_media_chunks
-from app.services.jobs import JobService
+from app.services.jobs.service import JobService
 from schemas.errors import NotFound, RateLimited
 from schemas.jobs import Job, JobStatus, Pool
 from tests.jobs.support import count, submit_file, wait_for, worker, write_wav

@@ -19,7 +19,7 @@ from app.core.config import Settings
 from app.db.database import Database
 from app.db.media_repo import MediaRepository
 from app.db.tables import audit_events, jobs, media
-from app.services.jobs import JobService
+from app.services.jobs.service import JobService
 from schemas.errors import FatalProviderError, LeaseLost, RetriableProviderError
 from schemas.jobs import JobStatus, Lease
 from tests.jobs.support import count, spawn_worker, submit_file, wait_for, worker, write_wav

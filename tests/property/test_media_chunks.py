@@ -7,7 +7,7 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.services.media import embedding_chunks
+from app.services.jobs.media import embedding_chunks
 from schemas.transcript import Segment, TranscriptMetadata, build_transcript
 
 texts = st.text(alphabet="abcdefgh ", min_size=1, max_size=80)

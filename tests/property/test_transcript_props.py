@@ -7,7 +7,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.services.formats import render, render_srt, render_vtt, timestamp
+from app.services.transcription.formats import render, render_srt, render_vtt, timestamp
 from schemas.options import ResponseFormat
 from schemas.transcript import Segment, TranscriptMetadata, Word, build_transcript
 

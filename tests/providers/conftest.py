@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.services.audio import decode_file
+from app.services.transcription.audio import decode_file
 from providers.base import AudioInput
 from tests.support.audio import speech
 

@@ -12,7 +12,7 @@ import httpx
 import numpy as np
 import pytest
 
-from app.services.pipeline import diarize_transcript
+from app.services.transcription.pipeline import diarize_transcript
 from providers.base import AudioInput
 from providers.diarization import cluster
 from schemas.errors import CapabilityNotSupported

@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.core.json_input import MAX_JSON_DEPTH, loads
-from app.services.jobs import JobService
+from app.services.jobs.service import JobService
 from tests.security.conftest import API_KEY, ClientFactory
 from tests.security.test_ws_auth import assert_refused
 

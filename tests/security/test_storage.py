@@ -21,7 +21,7 @@ from app.core.crypto import (
     store_audio,
 )
 from app.core.paths import contained, safe_component
-from app.services.debug_dump import dump_debug_audio
+from app.services.transcription.debug_dump import dump_debug_audio
 
 
 @pytest.mark.parametrize("size", [0, 1, 99, 100, 101, 250, 1000])

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from app.services.gateway import build_gateway
+from app.bootstrap import build_gateway
 from app.services.streaming.session import StreamSession
 from schemas.auth import Principal, Scope
 from tests.conftest import SettingsFactory

@@ -16,12 +16,12 @@ from app.api.disconnect import cancel_on_disconnect
 from app.api.forms import TranscriptionForm, build_options, parse_form
 from app.api.openapi import AUDIO_FILE, body_schema
 from app.api.v1.results import render_response
-from app.services.audio import check_container
-from app.services.debug_dump import dump_debug_audio
-from app.services.formats import duration_usage
-from app.services.inference import Ticket
-from app.services.transcription import TranscriptionService
-from app.services.upload import receive_form
+from app.services.transcription.audio import check_container
+from app.services.transcription.debug_dump import dump_debug_audio
+from app.services.transcription.formats import duration_usage
+from app.services.transcription.inference import Ticket
+from app.services.transcription.service import TranscriptionService
+from app.services.transcription.upload import receive_form
 from providers.base import AudioInput
 from providers.registry import Resolved
 from schemas.auth import Principal

@@ -18,11 +18,11 @@ from app.api.openapi import AUDIO_FILE, body_schema
 from app.api.v1.results import FormatDep, render_response
 from app.core import tracing
 from app.core.json_input import parse_json
-from app.services.audio import SNIFF_BYTES, sniff_format
-from app.services.formats import render
-from app.services.jobs import JobRequest, JobService
-from app.services.upload import UploadedFile, receive_form
-from app.services.url_ingest import UrlPolicy
+from app.services.jobs.service import JobRequest, JobService
+from app.services.jobs.url_ingest import UrlPolicy
+from app.services.transcription.audio import SNIFF_BYTES, sniff_format
+from app.services.transcription.formats import render
+from app.services.transcription.upload import UploadedFile, receive_form
 from schemas.errors import InvalidRequest, UnsupportedMediaType
 from schemas.jobs import (
     AudioSource,

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.api.deps import GatewayDep, TranscribeUser
 from app.api.forms import invalid_request_from
-from app.services.upload import receive_form
+from app.services.transcription.upload import receive_form
 from schemas.errors import InvalidRequest
 from schemas.languages import language_name
 from schemas.providers import LanguageCandidate, LanguageResult

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from app.api.deps import GatewayDep, JobsUser
 from app.api.v1.jobs import _service
 from app.api.v1.results import render_response
-from app.services.media import transcript_of
+from app.services.jobs.media import transcript_of
 from schemas.media import AuditEvent, Media
 from schemas.options import Granularity, ResponseFormat
 

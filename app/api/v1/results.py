@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from app.services.formats import render
+from app.services.transcription.formats import render
 from schemas.jobs import Job, TranscriptionPayload
 from schemas.options import Granularity, ResponseFormat
 from schemas.transcript import Transcript

@@ -6,10 +6,10 @@ from contextlib import AsyncExitStack
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from app.bootstrap import Gateway
 from app.core import metrics
 from app.core.auth import authenticate_websocket
 from app.core.errors import websocket_close_code
-from app.services.gateway import Gateway
 from app.services.streaming.session import StreamSession
 from schemas.errors import GatewayError, PermissionDenied
 from schemas.streaming import ErrorEvent

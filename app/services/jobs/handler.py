@@ -22,14 +22,14 @@ from app.core import metrics
 from app.core.config import Settings
 from app.db.ids import new_token, utcnow
 from app.db.media_repo import MediaRepository
-from app.services.audio import decode_file
-from app.services.audio_store import AudioStore
-from app.services.chunking import ChunkTranscript, merge_chunks, plan_chunks, shift_segments
-from app.services.media import MediaWriter, options_hash
-from app.services.pipeline import TranscriptionPipeline
-from app.services.retention import AudioJanitor
-from app.services.transcription import observe_transcription, transcription_span
-from app.services.url_ingest import UrlPolicy, download
+from app.services.jobs.audio_store import AudioStore
+from app.services.jobs.chunking import ChunkTranscript, merge_chunks, plan_chunks, shift_segments
+from app.services.jobs.media import MediaWriter, options_hash
+from app.services.jobs.retention import AudioJanitor
+from app.services.jobs.url_ingest import UrlPolicy, download
+from app.services.transcription.audio import decode_file
+from app.services.transcription.pipeline import TranscriptionPipeline
+from app.services.transcription.service import observe_transcription, transcription_span
 from providers.base import AudioInput
 from schemas.jobs import ChunkStatus, Job, JobChunk, TranscriptionPayload
 from schemas.transcript import Transcript, TranscriptMetadata, build_transcript

@@ -19,9 +19,9 @@ from app.core.config import Settings
 from app.core.limits import enforce_job_cap
 from app.db.ids import utcnow
 from app.db.media_repo import MediaRepository
-from app.services.audio_store import AudioStore, StoredAudio
-from app.services.media import transcript_of
-from app.services.retention import AudioJanitor
+from app.services.jobs.audio_store import AudioStore, StoredAudio
+from app.services.jobs.media import transcript_of
+from app.services.jobs.retention import AudioJanitor
 from schemas.errors import InvalidRequest, NotFound
 from schemas.jobs import (
     Job,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from loguru import logger
 
-from app.services.vocabulary import Vocabulary
+from app.services.transcription.vocabulary import Vocabulary
 from providers.base import AudioInput
 from providers.diarization import SpeakerDiarizer
 from providers.fallback import FallbackHook, run_chain

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from app.core import metrics, tracing
 from app.core.log_context import bind
-from app.services.audio import decode_file
-from app.services.inference import InferenceRunner, Ticket
-from app.services.pipeline import TranscriptionPipeline
+from app.services.transcription.audio import decode_file
+from app.services.transcription.inference import InferenceRunner, Ticket
+from app.services.transcription.pipeline import TranscriptionPipeline
 from providers.base import AudioInput
 from providers.registry import Resolved
 from schemas.options import TranscriptionOptions
@@ -59,7 +59,7 @@ class TranscriptionService:
         options: TranscriptionOptions,
     ) -> Transcript:
         """``chain``: the requested target, then its fallbacks; the pipeline also diarizes and
-        applies the custom vocabulary as ``options`` ask (``app.services.pipeline``)."""
+        applies the custom vocabulary as ``options`` ask (``transcription.pipeline``)."""
         started = time.perf_counter()
         with transcription_span(chain[0], audio):
             transcript = await ticket.call(self._pipeline.run, audio, list(chain), options)

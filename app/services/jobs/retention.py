@@ -13,7 +13,7 @@ from loguru import logger
 from sqlalchemy.engine import Connection
 
 from app.db.media_repo import MediaRepository
-from app.services.audio_store import AudioStore
+from app.services.jobs.audio_store import AudioStore
 
 
 class AudioJanitor:
