@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,7 +19,7 @@ from app.main import create_app
 
 API_KEY = "test-api-key-" + "0123456789abcdef"
 JWT_SECRET = "test-jwt-secret-" + "0123456789abcdef" * 3
-REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_URL = os.environ.get("STT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 # Fast, model-free defaults: the mock provider and no rate limits unless a test sets them.
 FAST = {
