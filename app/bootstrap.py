@@ -31,7 +31,7 @@ from app.services.jobs.handler import Infer, TranscriptionHandler, call_directly
 from app.services.jobs.runtime import JobsRuntime
 from app.services.jobs.service import JobService
 from app.services.streaming.manager import StreamingManager
-from app.services.transcription.inference import InferenceRunner
+from app.services.transcription.inference import InferencePool
 from app.services.transcription.pipeline import TranscriptionPipeline
 from app.services.transcription.service import TranscriptionService
 from app.services.transcription.vocabulary import load_vocabulary
@@ -192,7 +192,7 @@ def queue_config(settings: Settings) -> QueueConfig:
     )
 
 
-def loop_bridge(runner: InferenceRunner, loop: asyncio.AbstractEventLoop) -> Infer:
+def loop_bridge(pool: InferencePool, loop: asyncio.AbstractEventLoop) -> Infer:
     """Run worker-thread inference in the gateway's bounded pool (shared with REST requests).
 
     When the pool's wait queue is full the job waits its turn instead of failing.
@@ -200,7 +200,7 @@ def loop_bridge(runner: InferenceRunner, loop: asyncio.AbstractEventLoop) -> Inf
 
     def infer(fn: Callable[..., T], *args: object) -> T:
         while True:
-            future = asyncio.run_coroutine_threadsafe(runner.run(fn, *args), loop)
+            future = asyncio.run_coroutine_threadsafe(pool.run(fn, *args), loop)
             try:
                 return future.result()[0]
             except ServiceUnavailable as exc:
@@ -284,7 +284,7 @@ def start_local_worker(
 @dataclass
 class Gateway:
     settings: Settings
-    runner: InferenceRunner
+    pool: InferencePool
     transcription: TranscriptionService
     pipeline: TranscriptionPipeline
     streaming: StreamingManager
@@ -301,24 +301,24 @@ class Gateway:
                 self.jobs,
                 self.pipeline,
                 concurrency=self.settings.embedded_worker_concurrency,
-                infer=loop_bridge(self.runner, loop),
+                infer=loop_bridge(self.pool, loop),
             )
 
     def close(self) -> None:
         self.jobs.close()
-        self.runner.shutdown()
+        self.pool.shutdown()
         self.streaming.close()
 
 
 def build_gateway(settings: Settings) -> Gateway:
     settings.tmp_dir.mkdir(parents=True, exist_ok=True)
     pipeline = build_pipeline(settings)
-    runner = InferenceRunner(
+    pool = InferencePool(
         max_concurrent=settings.max_concurrent_transcriptions,
         max_queued=settings.max_queued_transcriptions,
     )
     service = TranscriptionService(
-        runner, pipeline, max_audio_duration_s=settings.max_audio_duration_s
+        pool, pipeline, max_audio_duration_s=settings.max_audio_duration_s
     )
     return Gateway(
         settings,

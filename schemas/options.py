@@ -79,6 +79,6 @@ class TranscriptionOptions(BaseModel):
     vad_parameters: VadParameters | None = None
     chunk_length: int | None = Field(None, ge=1, le=30)
     condition_on_previous_text: bool = True
-    # post-processing applied by the gateway after the provider (app.services.transcription.pipeline)
+    # post-processing by the gateway after the provider (app.services.transcription.pipeline)
     diarization: DiarizationOptions | None = None  # None: no diarization
     vocabulary: dict[str, str] | None = None  # post-correction: heard -> written

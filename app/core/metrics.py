@@ -1,6 +1,6 @@
 """Prometheus metrics: every ``audio_stt_*`` series, and small functions to move them.
 
-Callers (REST middleware, inference runner, streaming sessions, job workers, the provider
+Callers (REST middleware, inference pool, streaming sessions, job workers, the provider
 registry's fallback chain) call the ``record_*``/``observe_*`` helpers below rather than touching
 the collectors, so label values stay bounded: routes are templates, models are known names or
 ``custom``, reasons are error codes, never user ids, raw paths or free text.

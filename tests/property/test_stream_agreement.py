@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.services.streaming.agreement import LocalAgreement, TimedWord
-from app.services.streaming.engine import EngineConfig, Hypothesis, OnlineTranscriber
+from app.services.streaming.engine import Hypothesis, LiveEngineConfig, OnlineTranscriber
 from tests.support.stream import assert_never_retracted
 
 TRUTH_VOCAB = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"]
@@ -116,7 +116,7 @@ def test_engine_sessions_never_retract_lose_or_duplicate(
     timeline = np.arange(total, dtype=np.float32)
     engine = OnlineTranscriber(
         ScriptedDecoder(truth, np.random.default_rng(seed)),
-        EngineConfig(max_buffer_s=max_buffer_s, hard_buffer_s=max_buffer_s * 2),
+        LiveEngineConfig(max_buffer_s=max_buffer_s, hard_buffer_s=max_buffer_s * 2),
         vad=None,
     )
     events: list[object] = []
@@ -155,7 +155,7 @@ def test_a_cut_in_a_pause_finalizes_every_committed_word() -> None:
     timeline = np.arange(round(truth[-1].end * 16_000) + 8000, dtype=np.float32)
     engine = OnlineTranscriber(
         ScriptedDecoder(truth, _NoGuesses()),  # type: ignore[arg-type]
-        EngineConfig(max_buffer_s=2.0, hard_buffer_s=4.0),
+        LiveEngineConfig(max_buffer_s=2.0, hard_buffer_s=4.0),
         vad=None,
     )
     events: list[object] = []
@@ -181,7 +181,8 @@ def test_words_still_in_the_buffer_after_a_cut_stay_out_of_the_prompt() -> None:
         prompts.append(prompt)
         return decoder(samples, prompt)
 
-    engine = OnlineTranscriber(recording, EngineConfig(max_buffer_s=2.0, hard_buffer_s=4.0), None)
+    config = LiveEngineConfig(max_buffer_s=2.0, hard_buffer_s=4.0)
+    engine = OnlineTranscriber(recording, config, None)
     timeline = np.arange(round(truth[-1].end * 16_000) + 8000, dtype=np.float32)
     events: list[object] = []
     for start in range(0, len(timeline), 1600):

@@ -15,7 +15,7 @@ import numpy as np
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from app.services.streaming.engine import EngineConfig, OnlineTranscriber
+from app.services.streaming.engine import LiveEngineConfig, OnlineTranscriber
 from app.services.streaming.manager import provider_decoder
 from app.services.streaming.vad import StreamingVad
 from providers.registry import Resolved
@@ -136,7 +136,9 @@ def stream_offline(
 ) -> tuple[str, OnlineTranscriber]:
     """Feed 16 kHz ``samples`` through a live engine (Silero VAD, default config) in 0.5 s
     steps, back to back: the joined finals, and the engine (``decodes``, ``processing_s``)."""
-    engine = OnlineTranscriber(provider_decoder(target, options), EngineConfig(), StreamingVad(0.5))
+    engine = OnlineTranscriber(
+        provider_decoder(target, options), LiveEngineConfig(), StreamingVad(0.5)
+    )
     events = [
         e
         for i in range(0, len(samples), OFFLINE_STEP)

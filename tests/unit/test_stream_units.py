@@ -203,7 +203,7 @@ def test_mid_speech_cut_prefers_the_latest_pause() -> None:
 
 
 def test_engine_is_settled_only_when_more_audio_cannot_change_the_next_decode() -> None:
-    from app.services.streaming.engine import EngineConfig, Hypothesis, OnlineTranscriber
+    from app.services.streaming.engine import Hypothesis, LiveEngineConfig, OnlineTranscriber
     from app.services.streaming.vad import StreamingVad
 
     def loudness(x: np.ndarray) -> np.ndarray:  # a stand-in for Silero: loud windows are speech
@@ -215,7 +215,7 @@ def test_engine_is_settled_only_when_more_audio_cannot_change_the_next_decode() 
         windows.append(len(samples))
         return Hypothesis(words=[])
 
-    engine = OnlineTranscriber(decoder, EngineConfig(), StreamingVad(0.5, score=loudness))
+    engine = OnlineTranscriber(decoder, LiveEngineConfig(), StreamingVad(0.5, score=loudness))
     silence, voice = np.zeros(8000, np.float32), np.full(8000, 0.5, np.float32)
     engine.feed(silence)
     assert engine.settled and not windows  # nothing to decode
@@ -227,7 +227,7 @@ def test_engine_is_settled_only_when_more_audio_cannot_change_the_next_decode() 
     assert len(windows) == 2 and engine.settled
     engine.feed(voice)  # the speaker goes on: decodes resume at once
     assert len(windows) == 3 and not engine.settled
-    assert not OnlineTranscriber(decoder, EngineConfig(), None).settled  # no VAD: always decode
+    assert not OnlineTranscriber(decoder, LiveEngineConfig(), None).settled  # no VAD: always decode
 
 
 def test_a_provisional_hypothesis_neither_commits_nor_is_agreed_with() -> None:
@@ -240,14 +240,14 @@ def test_a_provisional_hypothesis_neither_commits_nor_is_agreed_with() -> None:
 
 
 def test_guesses_from_the_first_second_of_an_utterance_are_never_committed() -> None:
-    from app.services.streaming.engine import EngineConfig, Hypothesis, OnlineTranscriber
+    from app.services.streaming.engine import Hypothesis, LiveEngineConfig, OnlineTranscriber
 
     def decoder(samples: np.ndarray, prompt: str | None) -> Hypothesis:
         if len(samples) < 32_000:  # too little audio: Whisper guesses, the same way each time
             return Hypothesis(words=[TimedWord("lets", 0.0, 0.3), TimedWord("go", 0.3, 0.5)])
         return Hypothesis(words=[TimedWord("the", 0.0, 0.3), TimedWord("hotel", 0.3, 0.6)])
 
-    engine = OnlineTranscriber(decoder, EngineConfig(), None)
+    engine = OnlineTranscriber(decoder, LiveEngineConfig(), None)
     events = [e for _ in range(6) for e in engine.feed(np.zeros(8000, np.float32))]
     events += engine.finalize("stop")
     assert any(e.type == "partial" and "lets" in e.unstable_text for e in events)  # shown

@@ -52,7 +52,7 @@ WindowDecoder = Callable[[np.ndarray, str | None], Hypothesis]
 
 
 @dataclass(frozen=True)
-class EngineConfig:
+class LiveEngineConfig:
     partials: bool = True
     silence_ms: int = 600
     preroll_ms: int = 300
@@ -66,7 +66,7 @@ Event = PartialEvent | FinalEvent
 
 class OnlineTranscriber:
     def __init__(
-        self, decoder: WindowDecoder, config: EngineConfig, vad: StreamingVad | None
+        self, decoder: WindowDecoder, config: LiveEngineConfig, vad: StreamingVad | None
     ) -> None:
         self._decode_window = decoder
         self._config = config

@@ -1,6 +1,6 @@
 """Shared streaming capacity: session leases and the decode pool.
 
-Why a dedicated pool rather than the batch ``InferenceRunner``: a live session needs a decode
+Why a dedicated pool rather than the batch ``InferencePool``: a live session needs a decode
 every half second, while one batch request can hold a worker for minutes; sharing one queue
 would freeze every live caption behind an upload. So live decodes get their own small pool
 (``STT_STREAM_DECODE_WORKERS`` threads), and admission is by session, not by decode: at most
@@ -35,7 +35,7 @@ T = TypeVar("T")
 
 
 @dataclass
-class Lease:
+class StreamLease:
     """One session's claim on streaming capacity. Releasing twice is harmless."""
 
     id: str
@@ -54,7 +54,7 @@ class LeasePool:
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._held: dict[str, Lease] = {}
+        self._held: dict[str, StreamLease] = {}
         self._ids = itertools.count(1)
 
     @property
@@ -64,18 +64,18 @@ class LeasePool:
     def holders(self) -> list[str]:
         return [lease.user_id for lease in self._held.values()]
 
-    def acquire(self, user_id: str) -> Lease:
+    def acquire(self, user_id: str) -> StreamLease:
         if len(self._held) >= self.capacity:
             raise ServiceUnavailable(
                 f"all {self.capacity} live transcription sessions are in use; retry shortly",
                 code="too_many_sessions",
                 retry_after=5,
             )
-        lease = Lease(id=f"ws-{next(self._ids)}", user_id=user_id, _pool=self)
+        lease = StreamLease(id=f"ws-{next(self._ids)}", user_id=user_id, _pool=self)
         self._held[lease.id] = lease
         return lease
 
-    def _release(self, lease: Lease) -> None:
+    def _release(self, lease: StreamLease) -> None:
         self._held.pop(lease.id, None)
 
 

@@ -27,7 +27,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDiscon
 from app.core import metrics
 from app.core.errors import WS_CLOSE_NORMAL, websocket_close_code
 from app.services.streaming.audio import FrameConverter
-from app.services.streaming.engine import EngineConfig, Event, OnlineTranscriber
+from app.services.streaming.engine import Event, LiveEngineConfig, OnlineTranscriber
 from app.services.streaming.inbox import AudioItem, ControlItem, Inbox, ShutdownItem, StartItem
 from app.services.streaming.manager import StreamingManager, provider_decoder
 from app.services.streaming.protocol import decode_base64, parse_text
@@ -417,7 +417,7 @@ class StreamSession:
             word_timestamps=True,
         )
         vad = config.vad
-        engine_config = EngineConfig(
+        engine_config = LiveEngineConfig(
             partials=start.partials,
             silence_ms=vad.silence_ms or s.stream_vad_silence_ms,
             max_buffer_s=s.stream_max_buffer_s,

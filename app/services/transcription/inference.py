@@ -36,8 +36,8 @@ class Ticket:
     """One admitted request. Take a turn before :meth:`call`; :meth:`release` exactly once
     (it is idempotent, so every exit path may call it)."""
 
-    def __init__(self, runner: InferenceRunner) -> None:
-        self._runner = runner
+    def __init__(self, pool: InferencePool) -> None:
+        self._pool = pool
         self._admitted_at = time.perf_counter()
         self._has_turn = False
         self._released = False
@@ -45,7 +45,7 @@ class Ticket:
         self.cancel = threading.Event()
 
     async def take_turn(self) -> None:
-        await self._runner.turns.acquire()
+        await self._pool.turns.acquire()
         self._has_turn = True
         self.waited = time.perf_counter() - self._admitted_at
         metrics.observe_queue_wait("inference", self.waited)
@@ -55,8 +55,8 @@ class Ticket:
             return
         self._released = True
         if self._has_turn:
-            self._runner.turns.release()
-        self._runner.discharge()
+            self._pool.turns.release()
+        self._pool.discharge()
 
     def _in_scope(self, fn: Callable[..., T], *args: object) -> T:
         with cancel_scope(self.cancel):
@@ -68,7 +68,7 @@ class Ticket:
             raise RuntimeError("call() before take_turn()")
         context = contextvars.copy_context()
         future = asyncio.get_running_loop().run_in_executor(
-            self._runner.pool, context.run, self._in_scope, fn, *args
+            self._pool.executor, context.run, self._in_scope, fn, *args
         )
         try:
             return await asyncio.shield(future)
@@ -99,7 +99,7 @@ class Ticket:
                 loop.call_soon_threadsafe(queue.put_nowait, exc)
 
         context = contextvars.copy_context()
-        future = loop.run_in_executor(self._runner.pool, context.run, self._in_scope, pump)
+        future = loop.run_in_executor(self._pool.executor, context.run, self._in_scope, pump)
         try:
             while (item := await queue.get()) is not _DONE:
                 if isinstance(item, BaseException):
@@ -118,9 +118,11 @@ async def _wait_for_thread(future: asyncio.Future[Any]) -> None:
         future.exception()  # retrieved: the caller is already raising its own error
 
 
-class InferenceRunner:
+class InferencePool:
     def __init__(self, *, max_concurrent: int, max_queued: int) -> None:
-        self.pool = ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="inference")
+        self.executor = ThreadPoolExecutor(
+            max_workers=max_concurrent, thread_name_prefix="inference"
+        )
         self.turns = asyncio.Semaphore(max_concurrent)
         self._max_concurrent = max_concurrent
         self._max_queued = max_queued
@@ -162,4 +164,4 @@ class InferenceRunner:
             return await ticket.call(fn, *args), ticket.waited
 
     def shutdown(self) -> None:
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.executor.shutdown(wait=False, cancel_futures=True)

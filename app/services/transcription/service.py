@@ -11,7 +11,7 @@ from pathlib import Path
 from app.core import metrics, tracing
 from app.core.log_context import bind
 from app.services.transcription.audio import decode_file
-from app.services.transcription.inference import InferenceRunner, Ticket
+from app.services.transcription.inference import InferencePool, Ticket
 from app.services.transcription.pipeline import TranscriptionPipeline
 from providers.base import AudioInput
 from providers.registry import Resolved
@@ -28,24 +28,24 @@ class TranscriptionService:
 
     def __init__(
         self,
-        runner: InferenceRunner,
+        pool: InferencePool,
         pipeline: TranscriptionPipeline,
         *,
         max_audio_duration_s: float,
     ) -> None:
-        self._runner = runner
+        self._pool = pool
         self._max_duration = max_audio_duration_s
         self._pipeline = pipeline
 
     @contextlib.asynccontextmanager
     async def turn(self) -> AsyncIterator[Ticket]:
         """Admission and a turn of the inference pool for the block."""
-        async with self._runner.turn() as ticket:
+        async with self._pool.turn() as ticket:
             yield ticket
 
     def admit(self) -> Ticket:
         """Admission alone (503 when full); the caller takes the turn and releases."""
-        return self._runner.admit()
+        return self._pool.admit()
 
     async def decode(self, ticket: Ticket, path: Path) -> AudioInput:
         """Decode ``path`` in ``ticket``'s turn."""
