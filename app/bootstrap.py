@@ -27,13 +27,13 @@ from app.db.database import NOTIFY_CHANNEL, Database
 from app.db.migrate import upgrade
 from app.db.notify import PgListener
 from app.services.jobs.audio_store import AudioStore
-from app.services.jobs.handler import Infer, TranscriptionHandler, call_directly
+from app.services.jobs.handler import TranscriptionHandler
 from app.services.jobs.runtime import JobsRuntime
 from app.services.jobs.service import JobService
 from app.services.streaming.manager import StreamingManager
 from app.services.transcription.inference import InferencePool
 from app.services.transcription.pipeline import TranscriptionPipeline
-from app.services.transcription.service import TranscriptionService
+from app.services.transcription.service import Infer, TranscriptionService, call_directly
 from app.services.transcription.vocabulary import load_vocabulary
 from providers.base import Provider
 from providers.breaker import BreakerBoard, BreakerPolicy
@@ -151,6 +151,17 @@ def build_pipeline(
     )
 
 
+def build_transcription_service(
+    settings: Settings, pipeline: TranscriptionPipeline
+) -> TranscriptionService:
+    """The transcription service over ``pipeline`` with its own bounded inference pool."""
+    pool = InferencePool(
+        max_concurrent=settings.max_concurrent_transcriptions,
+        max_queued=settings.max_queued_transcriptions,
+    )
+    return TranscriptionService(pool, pipeline, max_audio_duration_s=settings.max_audio_duration_s)
+
+
 def build_providers(settings: Settings) -> dict[str, Provider]:
     fw = FasterWhisperProvider(faster_whisper_config(settings))
     mock = MockProvider(fixture=settings.mock_fixture, seed=settings.mock_seed)
@@ -195,18 +206,23 @@ def queue_config(settings: Settings) -> QueueConfig:
 def loop_bridge(pool: InferencePool, loop: asyncio.AbstractEventLoop) -> Infer:
     """Run worker-thread inference in the gateway's bounded pool (shared with REST requests).
 
-    When the pool's wait queue is full the job waits its turn instead of failing.
+    When the pool's wait queue is full the job waits its turn instead of failing. Reports the
+    seconds from the first try to the turn (refused tries included) as the wait.
     """
 
-    def infer(fn: Callable[..., T], *args: object) -> T:
+    def infer(fn: Callable[..., T], *args: object) -> tuple[T, float]:
+        started = time.perf_counter()
         while True:
+            tried = time.perf_counter()
             future = asyncio.run_coroutine_threadsafe(pool.run(fn, *args), loop)
             try:
-                return future.result()[0]
+                result, waited = future.result()
             except ServiceUnavailable as exc:
                 if exc.code != "capacity_exhausted":
                     raise
                 time.sleep(CAPACITY_RETRY_S)
+                continue
+            return result, tried - started + waited
 
     return infer
 
@@ -313,16 +329,10 @@ class Gateway:
 def build_gateway(settings: Settings) -> Gateway:
     settings.tmp_dir.mkdir(parents=True, exist_ok=True)
     pipeline = build_pipeline(settings)
-    pool = InferencePool(
-        max_concurrent=settings.max_concurrent_transcriptions,
-        max_queued=settings.max_queued_transcriptions,
-    )
-    service = TranscriptionService(
-        pool, pipeline, max_audio_duration_s=settings.max_audio_duration_s
-    )
+    service = build_transcription_service(settings, pipeline)
     return Gateway(
         settings,
-        runner,
+        service.pool,
         service,
         pipeline=pipeline,
         streaming=StreamingManager(settings),

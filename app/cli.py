@@ -110,9 +110,10 @@ def transcribe(
         else:
             code = jobs_cli.transcribe_local(_settings(), file, fields, worker=worker)
         raise typer.Exit(code)
+    import asyncio
+
     from app.api.forms import build_options, parse_form
-    from app.bootstrap import build_pipeline
-    from app.services.transcription.audio import decode_file
+    from app.bootstrap import build_pipeline, build_transcription_service
     from app.services.transcription.formats import render
     from schemas.errors import GatewayError
     from schemas.options import Task
@@ -120,17 +121,19 @@ def transcribe(
     settings = _settings()
     task = Task.TRANSLATE if translate else Task.TRANSCRIBE
     pipeline = build_pipeline(settings)
+    service = build_transcription_service(settings, pipeline)
     try:
         form = parse_form(
             {"model": [model], "language": [language or ""], "response_format": [fmt]}
         )
         options = build_options(form, task, settings)
         chain = pipeline.registry.chain(form.model, task)
-        audio = decode_file(file, max_duration_s=settings.max_audio_duration_s)
-        transcript = pipeline.run(audio, chain, options)
+        transcript = asyncio.run(service.transcribe_file(file, chain, options))
     except GatewayError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from None
+    finally:
+        service.pool.shutdown()
     body = render(transcript, form.response_format)
     sys.stdout.write(body if isinstance(body, str) else json.dumps(body, indent=2) + "\n")
 

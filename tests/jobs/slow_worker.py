@@ -22,9 +22,9 @@ def main() -> None:
     delay = float(sys.argv[1])
     settings = load_settings()
 
-    def slow(fn: Callable[..., Any], *args: object) -> Any:
+    def slow(fn: Callable[..., Any], *args: object) -> tuple[Any, float]:
         time.sleep(delay)
-        return fn(*args)
+        return fn(*args), 0.0  # (result, seconds waited for a turn)
 
     db, _ = open_database(settings)
     runner = build_worker(

@@ -182,10 +182,10 @@ def test_cancel_running_job_stops_at_checkpoint(
 ) -> None:
     started: list[float] = []
 
-    def slow(fn: Callable[..., Any], *args: object) -> Any:
+    def slow(fn: Callable[..., Any], *args: object) -> tuple[Any, float]:
         started.append(time.monotonic())
         time.sleep(1.5)
-        return fn(*args)
+        return fn(*args), 0.0  # (result, seconds waited for a turn)
 
     job = submit_file(service, write_wav(tmp_path / "a.wav"))
     with worker(job_settings, db, slow):

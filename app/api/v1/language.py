@@ -72,9 +72,7 @@ async def detect_language(
             )
         model = form.model or settings.language_detection_model
         gateway.registry.resolve(model)  # unknown models fail before decoding
-        async with gateway.transcription.turn() as ticket:
-            audio = await gateway.transcription.decode(ticket, upload.file.path)
-            detection = await ticket.call(gateway.pipeline.detect, audio, model)
+        detection, duration = await gateway.transcription.detect_language(upload.file.path, model)
     return LanguageResult(
         language=detection.language,
         name=language_name(detection.language),
@@ -84,5 +82,5 @@ async def detect_language(
             for code, p in detection.all_probs[: form.top]
         ],
         model=model,
-        duration=round(audio.duration, 3),
+        duration=round(duration, 3),
     )

@@ -4,17 +4,17 @@ and save the transcript to the Media DB in the job's completion transaction.
 Long recordings are planned into chunks (``job_chunks``) that any idle worker may lease (see
 :meth:`TranscriptionHandler.assist`); finished chunks are saved as they complete, so a job whose
 worker dies resumes with the chunks that were done. Provider calls go through ``infer`` (the
-gateway's bounded inference pool when the worker runs inside ``serve``).
+gateway's bounded inference pool when the worker runs inside ``serve``), measured by
+:class:`WorkerTranscription` (its wait for a turn becomes ``metadata.queue_latency_ms``).
 """
 
 from __future__ import annotations
 
 import tempfile
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from loguru import logger
 
@@ -29,20 +29,14 @@ from app.services.jobs.retention import AudioJanitor
 from app.services.jobs.url_ingest import UrlPolicy, download
 from app.services.transcription.audio import decode_file
 from app.services.transcription.pipeline import TranscriptionPipeline
-from app.services.transcription.service import observe_transcription, transcription_span
+from app.services.transcription.service import Infer, WorkerTranscription, call_directly
 from providers.base import AudioInput
 from schemas.jobs import ChunkStatus, Job, JobChunk, TranscriptionPayload
 from schemas.transcript import Transcript, TranscriptMetadata, build_transcript
 from workers.runner import Completion, JobContext, JobHandler, WorkerInfo
 from workers.sdk import JobQueue
 
-T = TypeVar("T")
-Infer = Callable[..., Any]  # infer(fn, *args) -> fn(*args), run where inference is allowed
 KIND = "transcription"
-
-
-def call_directly(fn: Callable[..., T], *args: object) -> T:
-    return fn(*args)
 
 
 class TranscriptionHandler(JobHandler):
@@ -62,7 +56,7 @@ class TranscriptionHandler(JobHandler):
         self.pipeline = pipeline
         self.registry = pipeline.registry
         self.store = store
-        self.infer = infer
+        self.transcription = WorkerTranscription(pipeline, infer)
         self.media = MediaWriter(MediaRepository())
         self.janitor = AudioJanitor(store, self.media.repo)
 
@@ -85,9 +79,8 @@ class TranscriptionHandler(JobHandler):
         ctx.checkpoint()
         merged = self._transcribe_job(ctx, audio, payload)
         ctx.checkpoint()
-        transcript: Transcript = self.infer(
-            self.pipeline.finalize, merged, audio, payload.options
-        )  # diarization and vocabulary, once, on the whole recording
+        # diarization and vocabulary, once, on the whole recording
+        transcript = self.transcription.finalize(merged, audio, payload.options)
         job, keep_audio = ctx.job, not self.settings.delete_audio_after_transcription
 
         def save(conn: Any) -> str:
@@ -170,11 +163,7 @@ class TranscriptionHandler(JobHandler):
         if words and not options.word_timestamps:
             options = options.model_copy(update={"word_timestamps": True})
         chain = self.registry.chain(payload.model, options.task)
-        started = time.perf_counter()
-        with transcription_span(chain[0], audio):
-            transcript: Transcript = self.infer(self.pipeline.transcribe, audio, chain, options)
-        observe_transcription(transcript, audio, time.perf_counter() - started)
-        return transcript
+        return self.transcription.transcribe(audio, chain, options)
 
     # -- long audio -----------------------------------------------------------------------
     def _spans(self, payload: TranscriptionPayload, audio: AudioInput) -> list[tuple[float, float]]:
@@ -297,6 +286,7 @@ class TranscriptionHandler(JobHandler):
                 provider=first.provider,
                 model=first.model,
                 processing_ms=sum(p.metadata.processing_ms for p in parts),
+                queue_latency_ms=sum(p.metadata.queue_latency_ms for p in parts),
                 task=first.task,
                 language_probability=first.language_probability,
                 chunks=len(parts),

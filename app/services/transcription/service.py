@@ -1,12 +1,20 @@
-"""Orchestrates one transcription: admission, then decoding and the provider in the bounded pool."""
+"""Orchestrates one transcription: admission, then decoding and the provider in the bounded pool.
+
+Every way to run one goes through here, with the same ``transcribe`` span, metrics and metadata:
+REST requests and the CLI (:class:`TranscriptionService`, on an event loop), language detection
+(:meth:`TranscriptionService.detect_language`) and job workers (:class:`WorkerTranscription`,
+in worker threads). Processing time is the time inside the inference turn; the wait for the
+turn is reported as ``metadata.queue_latency_ms``, never as processing.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
+from typing import Any, TypeVar
 
 from app.core import metrics, tracing
 from app.core.log_context import bind
@@ -16,7 +24,18 @@ from app.services.transcription.pipeline import TranscriptionPipeline
 from providers.base import AudioInput
 from providers.registry import Resolved
 from schemas.options import TranscriptionOptions
+from schemas.providers import LanguageDetection
 from schemas.transcript import Segment, Transcript, clean_text
+
+T = TypeVar("T")
+Infer = Callable[..., tuple[Any, float]]
+"""``infer(fn, *args) -> (fn(*args), seconds waited for a turn)``: how a worker thread runs one
+pipeline step where inference is allowed (the gateway's pool, or :func:`call_directly`)."""
+
+
+def call_directly(fn: Callable[..., T], *args: object) -> tuple[T, float]:
+    """Run in the calling thread, with no pool to wait for (``stt-gateway worker``)."""
+    return fn(*args), 0.0
 
 
 class TranscriptionService:
@@ -36,6 +55,10 @@ class TranscriptionService:
         self._pool = pool
         self._max_duration = max_audio_duration_s
         self._pipeline = pipeline
+
+    @property
+    def pool(self) -> InferencePool:
+        return self._pool
 
     @contextlib.asynccontextmanager
     async def turn(self) -> AsyncIterator[Ticket]:
@@ -63,8 +86,24 @@ class TranscriptionService:
         started = time.perf_counter()
         with transcription_span(chain[0], audio):
             transcript = await ticket.call(self._pipeline.run, audio, list(chain), options)
-        observe_transcription(transcript, audio, time.perf_counter() - started)
-        return transcript.with_metadata(queue_latency_ms=round(ticket.waited * 1000))
+        return _accounted(transcript, audio, time.perf_counter() - started, ticket.waited)
+
+    async def transcribe_file(
+        self, path: Path, chain: Sequence[Resolved], options: TranscriptionOptions
+    ) -> Transcript:
+        """Admission, then decoding and :meth:`transcribe` in one turn (``stt-gateway
+        transcribe``; REST requests take these steps themselves, to cancel on disconnect)."""
+        async with self.turn() as ticket:
+            audio = await self.decode(ticket, path)
+            return await self.transcribe(ticket, audio, chain, options)
+
+    async def detect_language(self, path: Path, model: str) -> tuple[LanguageDetection, float]:
+        """The spoken language of the file at ``path`` by ``model`` and the audio's duration
+        (seconds): admission, then decoding and detection in one turn."""
+        async with self.turn() as ticket:
+            audio = await self.decode(ticket, path)
+            detection = await ticket.call(self._pipeline.detect, audio, model)
+        return detection, audio.duration
 
     async def stream_segments(
         self,
@@ -92,6 +131,48 @@ class TranscriptionService:
             audio_seconds=audio.duration,
             processing_seconds=time.perf_counter() - started,
         )
+
+
+class WorkerTranscription:
+    """A transcription's steps run from a worker thread (the job handler), each through
+    ``infer``: in the gateway's pool for the embedded worker, directly in ``stt-gateway worker``.
+
+    Measured as :meth:`TranscriptionService.transcribe` measures a request: the processing
+    metric excludes the wait for a turn, which goes to ``metadata.queue_latency_ms``.
+    """
+
+    def __init__(self, pipeline: TranscriptionPipeline, infer: Infer = call_directly) -> None:
+        self._pipeline = pipeline
+        self._infer = infer
+
+    def transcribe(
+        self, audio: AudioInput, chain: Sequence[Resolved], options: TranscriptionOptions
+    ) -> Transcript:
+        """The fallback chain over ``audio`` (a whole recording or one chunk), not finalized."""
+        transcript: Transcript
+        started = time.perf_counter()
+        with transcription_span(chain[0], audio):
+            transcript, waited = self._infer(self._pipeline.transcribe, audio, chain, options)
+        return _accounted(transcript, audio, time.perf_counter() - started - waited, waited)
+
+    def finalize(
+        self, transcript: Transcript, audio: AudioInput, options: TranscriptionOptions
+    ) -> Transcript:
+        """Diarization and vocabulary once on the whole recording; its wait for a turn adds to
+        ``transcript``'s ``queue_latency_ms``."""
+        final: Transcript
+        final, waited = self._infer(self._pipeline.finalize, transcript, audio, options)
+        latency = transcript.metadata.queue_latency_ms + round(waited * 1000)
+        return final.with_metadata(queue_latency_ms=latency)
+
+
+def _accounted(
+    transcript: Transcript, audio: AudioInput, processing_s: float, waited_s: float
+) -> Transcript:
+    """Observe ``processing_s`` (time inside the turn) and record ``waited_s`` (time before it)
+    as the transcript's ``queue_latency_ms``."""
+    observe_transcription(transcript, audio, processing_s)
+    return transcript.with_metadata(queue_latency_ms=round(waited_s * 1000))
 
 
 @contextlib.contextmanager
