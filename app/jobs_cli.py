@@ -28,6 +28,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from app.core.config import Settings
 from app.db.database import Database
 from app.db.migrate import upgrade
+from app.services.transcription.formats import FORMATS
 from schemas.jobs import JobPublic, Pool
 from schemas.options import ResponseFormat
 
@@ -171,8 +172,8 @@ def transcribe_remote(
         )
         result.raise_for_status()
         sys.stdout.write(
-            result.text
-            if fmt.value in ("text", "srt", "vtt")
-            else json.dumps(result.json(), indent=2) + "\n"
+            json.dumps(result.json(), indent=2) + "\n"
+            if FORMATS[fmt].is_json
+            else result.text
         )
         return 0

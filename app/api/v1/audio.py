@@ -18,7 +18,7 @@ from app.api.openapi import AUDIO_FILE, body_schema
 from app.api.v1.results import render_response
 from app.services.transcription.audio import check_container
 from app.services.transcription.debug_dump import dump_debug_audio
-from app.services.transcription.formats import duration_usage
+from app.services.transcription.formats import duration_usage, media_types
 from app.services.transcription.inference import Ticket
 from app.services.transcription.service import TranscriptionService
 from app.services.transcription.upload import receive_form
@@ -58,13 +58,7 @@ def _form_schema(task: Task) -> dict[str, Any]:
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "the transcript in the requested format",
-        "content": {
-            "application/json": {},
-            "text/plain": {},
-            "text/vtt": {},
-            "application/x-subrip": {},
-            "text/event-stream": {},
-        },
+        "content": {media_type: {} for media_type in [*media_types(), "text/event-stream"]},
     },
 }
 

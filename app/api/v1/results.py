@@ -8,16 +8,10 @@ from typing import Annotated
 from fastapi import Depends, Query, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from app.services.transcription.formats import render
+from app.services.transcription.formats import FORMATS, render
 from schemas.jobs import Job, TranscriptionPayload
 from schemas.options import Granularity, ResponseFormat
 from schemas.transcript import Transcript
-
-MEDIA_TYPES = {
-    ResponseFormat.TEXT: "text/plain",
-    ResponseFormat.SRT: "application/x-subrip",
-    ResponseFormat.VTT: "text/vtt",
-}
 
 
 def render_response(
@@ -34,7 +28,7 @@ def render_response(
         include_logprobs=include_logprobs,
     )
     if isinstance(body, str):
-        return PlainTextResponse(body, media_type=MEDIA_TYPES[fmt])
+        return PlainTextResponse(body, media_type=FORMATS[fmt].media_type)
     return JSONResponse(body)
 
 

@@ -1,8 +1,15 @@
-"""Render the canonical transcript into OpenAI's response formats."""
+"""Render the canonical transcript into OpenAI's response formats.
+
+:data:`FORMATS` is the one table of response formats: each row says how the format renders and
+the media type it is served as (the response's ``Content-Type`` and its content type in the
+OpenAPI schema). Adding a format is a :class:`~schemas.options.ResponseFormat` value plus a row.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from schemas.errors import CapabilityNotSupported
@@ -131,6 +138,46 @@ def render_diarized_json(transcript: Transcript) -> dict[str, Any]:
     }
 
 
+JSON_MEDIA_TYPE = "application/json"
+
+Renderer = Callable[[Transcript, frozenset[Granularity], bool], str | dict[str, Any]]
+"""``(transcript, timestamp granularities, include logprobs) -> body``: ``str`` for text formats,
+a ``dict`` for JSON ones."""
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """One response format: its renderer and the media type it is served as."""
+
+    media_type: str
+    render: Renderer
+
+    @property
+    def is_json(self) -> bool:
+        return self.media_type == JSON_MEDIA_TYPE
+
+
+FORMATS: dict[ResponseFormat, OutputFormat] = {
+    ResponseFormat.JSON: OutputFormat(
+        JSON_MEDIA_TYPE, lambda t, _g, logprobs: render_json(t, include_logprobs=logprobs)
+    ),
+    ResponseFormat.TEXT: OutputFormat("text/plain", lambda t, _g, _lp: t.text + "\n"),
+    ResponseFormat.VTT: OutputFormat("text/vtt", lambda t, _g, _lp: render_vtt(t)),
+    ResponseFormat.SRT: OutputFormat("application/x-subrip", lambda t, _g, _lp: render_srt(t)),
+    ResponseFormat.VERBOSE_JSON: OutputFormat(
+        JSON_MEDIA_TYPE, lambda t, granularities, _lp: render_verbose_json(t, granularities)
+    ),
+    ResponseFormat.DIARIZED_JSON: OutputFormat(
+        JSON_MEDIA_TYPE, lambda t, _g, _lp: render_diarized_json(t)
+    ),
+}
+
+
+def media_types() -> list[str]:
+    """Every format's media type, once each, in table order (the OpenAPI content types)."""
+    return list(dict.fromkeys(f.media_type for f in FORMATS.values()))
+
+
 def render(
     transcript: Transcript,
     fmt: ResponseFormat,
@@ -139,14 +186,4 @@ def render(
     include_logprobs: bool = False,
 ) -> str | dict[str, Any]:
     """Text formats return ``str``; JSON formats return a ``dict``."""
-    if fmt is ResponseFormat.TEXT:
-        return transcript.text + "\n"
-    if fmt is ResponseFormat.SRT:
-        return render_srt(transcript)
-    if fmt is ResponseFormat.VTT:
-        return render_vtt(transcript)
-    if fmt is ResponseFormat.VERBOSE_JSON:
-        return render_verbose_json(transcript, granularities)
-    if fmt is ResponseFormat.DIARIZED_JSON:
-        return render_diarized_json(transcript)
-    return render_json(transcript, include_logprobs=include_logprobs)
+    return FORMATS[fmt].render(transcript, granularities, include_logprobs)
