@@ -118,16 +118,6 @@ def _json_fields(body: Any) -> dict[str, list[str]]:
     return fields
 
 
-def _url_policy(gateway: GatewayDep) -> UrlPolicy:
-    s = gateway.settings
-    return UrlPolicy(
-        s.max_file_size_bytes,
-        s.max_audio_duration_s,
-        s.url_fetch_timeout_s,
-        s.url_allowlist_entries,
-    )
-
-
 async def _submit_url(gateway: GatewayDep, fields: dict[str, list[str]], actor: str) -> JobRequest:
     url = (fields.get("url") or [""])[-1]
     if not url:
@@ -137,7 +127,7 @@ async def _submit_url(gateway: GatewayDep, fields: dict[str, list[str]], actor: 
             code="missing_required_parameter",
         )
     request = _build_request(gateway, fields, AudioSource(kind="url", url=url), actor)
-    await run_in_threadpool(_url_policy(gateway).check, url)
+    await run_in_threadpool(UrlPolicy.from_settings(gateway.settings).check, url)
     return request
 
 

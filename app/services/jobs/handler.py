@@ -131,12 +131,7 @@ class TranscriptionHandler(JobHandler):
         if payload.source.audio_ref is not None:
             return payload
         assert payload.source.url is not None
-        policy = UrlPolicy(
-            max_bytes=self.settings.max_file_size_bytes,
-            max_duration_s=self.settings.max_audio_duration_s,
-            timeout_s=self.settings.url_fetch_timeout_s,
-            allowlist=self.settings.url_allowlist_entries,
-        )
+        policy = UrlPolicy.from_settings(self.settings)
         self.settings.tmp_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self.settings.tmp_dir, prefix="url-") as tmp:
             stored = self.store.put(download(payload.source.url, Path(tmp), policy))

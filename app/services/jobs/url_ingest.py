@@ -17,12 +17,15 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from loguru import logger
 
 from schemas.errors import InvalidRequest, PayloadTooLarge, RetriableProviderError
+
+if TYPE_CHECKING:
+    from app.core.config import Settings
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -33,6 +36,16 @@ class UrlPolicy:
     max_duration_s: float
     timeout_s: float
     allowlist: tuple[str, ...] = ()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> UrlPolicy:
+        """The upload limits, ``STT_URL_FETCH_TIMEOUT_S`` and ``STT_URL_ALLOWLIST``."""
+        return cls(
+            max_bytes=settings.max_file_size_bytes,
+            max_duration_s=settings.max_audio_duration_s,
+            timeout_s=settings.url_fetch_timeout_s,
+            allowlist=settings.url_allowlist_entries,
+        )
 
     def _networks(self) -> list[IpNetwork]:
         nets = []
