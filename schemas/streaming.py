@@ -18,6 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.errors import GatewayError
 from schemas.transcript import TimedSegment
 
 MIN_SAMPLE_RATE = 8_000
@@ -145,6 +146,11 @@ class ErrorEvent(BaseModel):
     message: str
     param: str | None = None
     fatal: bool = False
+
+    @classmethod
+    def from_error(cls, exc: GatewayError, *, fatal: bool) -> ErrorEvent:
+        """The event reporting ``exc``; ``fatal``: the session ends after it."""
+        return cls(code=exc.code, message=exc.message, param=exc.param, fatal=fatal)
 
 
 class SessionSummary(BaseModel):

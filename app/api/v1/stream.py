@@ -18,8 +18,7 @@ router = APIRouter(tags=["streaming"])
 
 
 async def _refuse(websocket: WebSocket, exc: GatewayError) -> None:
-    error = ErrorEvent(code=exc.code, message=exc.message, param=exc.param, fatal=True)
-    await websocket.send_text(error.model_dump_json())
+    await websocket.send_text(ErrorEvent.from_error(exc, fatal=True).model_dump_json())
     await websocket.close(websocket_close_code(exc), exc.code)
 
 

@@ -185,7 +185,7 @@ class StreamSession:
     async def _fail(self, exc: GatewayError) -> None:
         """Fatal error: report it, end the session, close with the mapped code."""
         try:
-            await self._send(_error_event(exc, fatal=True))
+            await self._send(ErrorEvent.from_error(exc, fatal=True))
             if self._engine is not None:
                 await self._send(self._end_event(exc.code))
         except ClientGone:
@@ -250,7 +250,7 @@ class StreamSession:
                 if fatal:
                     await self._inbox.put(ShutdownItem(exc))
                     return
-                await self._send(_error_event(exc, fatal=False))
+                await self._send(ErrorEvent.from_error(exc, fatal=False))
 
     def _timeout_error(self) -> InvalidRequest:
         limit = self._settings.stream_max_session_s
@@ -449,12 +449,8 @@ class StreamSession:
             final = "stop" if error is None else "shutdown"
             await self._send_all(await self._run(self._engine.finalize, final), since)
         if error is not None:
-            await self._send(_error_event(error, fatal=True))
+            await self._send(ErrorEvent.from_error(error, fatal=True))
         if self._engine is not None:
             await self._send(self._end_event(reason))
         code = WS_CLOSE_NORMAL if error is None else websocket_close_code(error)
         await self._close(code, reason)
-
-
-def _error_event(exc: GatewayError, *, fatal: bool) -> ErrorEvent:
-    return ErrorEvent(code=exc.code, message=exc.message, param=exc.param, fatal=fatal)
