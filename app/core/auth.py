@@ -19,7 +19,6 @@ Every failure is an :class:`AuthenticationError` (401); missing scopes are the d
 from __future__ import annotations
 
 import hmac
-import ipaddress
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +30,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from app.core.json_input import loads
 from app.core.log_context import bind
+from app.core.settings_checks import HMAC_ALGORITHMS
 from schemas.auth import Principal, Scope
 from schemas.errors import AuthenticationError, PermissionDenied
 
@@ -38,53 +38,8 @@ if TYPE_CHECKING:
     from app.core.config import Settings
 
 LOCAL_USER = Principal(user_id="local", scopes=frozenset(Scope))
-HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
-ASYMMETRIC_ALGORITHMS = frozenset(
-    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
-)
-MIN_API_KEY_CHARS = 16
 MAX_TOKEN_CHARS = 8192
 MAX_SUBJECT_CHARS = 256
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_auth_settings(settings: Settings) -> None:
-    """Refuse incoherent or unsafe authentication settings (raises ``ValueError``)."""
-    if settings.auth_mode == "none":
-        if not _is_loopback(settings.host) and not settings.allow_remote_no_auth:
-            raise ValueError(
-                f"STT_AUTH_MODE=none would serve {settings.host} without authentication; "
-                "set STT_AUTH_MODE=api_key or jwt, or STT_ALLOW_REMOTE_NO_AUTH=true to insist"
-            )
-    elif settings.auth_mode == "api_key":
-        key = settings.api_key.get_secret_value() if settings.api_key else ""
-        if len(key) < MIN_API_KEY_CHARS:
-            raise ValueError(
-                "STT_AUTH_MODE=api_key needs STT_API_KEY of at least "
-                f"{MIN_API_KEY_CHARS} characters"
-            )
-    else:
-        alg = settings.jwt_algorithm
-        if alg in HMAC_ALGORITHMS:
-            secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else ""
-            needed = int(alg[2:]) // 8  # RFC 7518 3.2: at least the hash size
-            if len(secret.encode()) < needed:
-                raise ValueError(
-                    f"STT_JWT_ALGORITHM={alg} needs STT_JWT_SECRET of at least {needed} bytes"
-                )
-        elif alg in ASYMMETRIC_ALGORITHMS:
-            if not settings.jwt_public_key:
-                raise ValueError(f"STT_JWT_ALGORITHM={alg} needs STT_JWT_PUBLIC_KEY")
-        else:
-            raise ValueError(f"STT_JWT_ALGORITHM={alg!r} is not supported")
 
 
 def _load_public_key(value: str) -> str:

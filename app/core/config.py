@@ -21,6 +21,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from app.core.settings_checks import check_auth, decode_key, parse_provider_limits, parse_rate
+
 CONFIG_SECTION = "STT-Settings"
 DEFAULT_CONFIG_FILE = Path("Config_Files/config.txt")
 _SECRET_MARKERS = ("KEY", "SECRET", "PASSWORD", "TOKEN")
@@ -224,33 +226,33 @@ class Settings(BaseSettings):
     @field_validator("rate_limit_global", "rate_limit_per_user")
     @classmethod
     def _rate_syntax(cls, value: str) -> str:
-        from app.core.limits import parse_rate
-
         parse_rate(value)
         return value.strip()
 
     @field_validator("rate_limit_providers")
     @classmethod
     def _provider_rates_syntax(cls, value: str) -> str:
-        from app.core.limits import parse_provider_limits
-
         parse_provider_limits(value)
         return value.strip()
 
     @field_validator("storage_encryption_key")
     @classmethod
     def _encryption_key(cls, value: SecretStr | None) -> SecretStr | None:
-        from app.core.crypto import decode_key
-
         if value is not None and value.get_secret_value():
             decode_key(value.get_secret_value())
         return value
 
     @model_validator(mode="after")
     def _security_coherent(self) -> Settings:
-        from app.core.auth import check_auth_settings
-
-        check_auth_settings(self)
+        check_auth(
+            auth_mode=self.auth_mode,
+            host=self.host,
+            allow_remote_no_auth=self.allow_remote_no_auth,
+            api_key=self.api_key.get_secret_value() if self.api_key else "",
+            jwt_algorithm=self.jwt_algorithm,
+            jwt_secret=self.jwt_secret.get_secret_value() if self.jwt_secret else "",
+            jwt_public_key=self.jwt_public_key,
+        )
         return self
 
     @property

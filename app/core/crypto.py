@@ -21,7 +21,6 @@ storage, encrypted when a key is configured.
 from __future__ import annotations
 
 import base64
-import binascii
 import os
 import secrets
 import shutil
@@ -37,6 +36,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from app.core.settings_checks import decode_key
+
 MAGIC = b"STTENC1\n"
 SALT_BYTES = 16
 TAG_BYTES = 16
@@ -51,16 +52,6 @@ class AudioIntegrityError(ValueError):
 
 def generate_key() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
-
-
-def decode_key(value: str) -> bytes:
-    try:
-        key = base64.urlsafe_b64decode(value.strip().encode())
-    except (binascii.Error, ValueError):
-        raise ValueError("STT_STORAGE_ENCRYPTION_KEY is not URL-safe base64") from None
-    if len(key) != 32:
-        raise ValueError("STT_STORAGE_ENCRYPTION_KEY must encode exactly 32 bytes")
-    return key
 
 
 def _nonce(counter: int, last: bool) -> bytes:

@@ -34,11 +34,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 import anyio
-from limits import RateLimitItem, parse_many
+from limits import RateLimitItem
 from slowapi import Limiter
 
 from app.core import metrics
 from app.core.redis_store import REDIS_ERRORS, RedisStore, unavailable
+from app.core.settings_checks import parse_provider_limits, parse_rate
 from schemas.auth import Principal
 from schemas.errors import RateLimited
 
@@ -46,29 +47,6 @@ if TYPE_CHECKING:
     from app.core.config import Settings
 
 STRATEGY = "moving-window"
-
-
-def parse_rate(value: str) -> list[RateLimitItem]:
-    """``"120/minute;2000/hour"`` -> limits; empty means no limit. Raises ``ValueError``."""
-    if not value.strip():
-        return []
-    try:
-        return list(parse_many(value))
-    except ValueError:
-        raise ValueError(f"not a rate limit: {value!r} (expected e.g. '120/minute')") from None
-
-
-def parse_provider_limits(value: str) -> dict[str, list[RateLimitItem]]:
-    """``"external=30/minute, mock=5/second;100/minute"`` -> per-provider limits."""
-    result: dict[str, list[RateLimitItem]] = {}
-    for entry in (e.strip() for e in value.split(",")):
-        if not entry:
-            continue
-        name, sep, rate = entry.partition("=")
-        if not sep or not name.strip():
-            raise ValueError(f"not a provider rate limit: {entry!r} (expected 'name=RATE')")
-        result[name.strip()] = parse_rate(rate)
-    return result
 
 
 def _no_key() -> str:
