@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from loguru import logger
 
 from app import __version__
-from app.api import health
+from app.api import health, metrics
 from app.api.openapi import install_openapi
 from app.api.v1 import audio, jobs, media, models, stream
 from app.api.v1 import language as language_api
@@ -55,6 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # of oversized, stalled or excess bodies get request ids and metrics like any response.
     app.add_middleware(RequestLimitsMiddleware, settings=settings)
     install_security(app, settings)
+    if settings.metrics_enabled:
+        app.include_router(metrics.router)
     app.include_router(health.router)
     for prefix in API_PREFIXES:
         for router in (

@@ -5,8 +5,8 @@ buffer more than its cap or wait on a stalled client, whatever it reads with
 (``request.body()``, ``request.stream()``, ``request.form()``):
 
 * **Size.** Multipart uploads may carry the file cap plus the form fields
-  (:func:`app.services.transcription.upload.max_upload_bytes`; ``upload.py`` checks the precise
-  file cap itself);
+  (:func:`max_upload_bytes`; ``app.services.transcription.upload`` checks the precise file cap
+  and the field limits defined here itself);
   any other body (JSON, urlencoded, ...) ``STT_MAX_JSON_BODY_KB``. A declared ``Content-Length``
   over the cap is refused before the body is read, a chunked one as soon as the count passes it:
   413 ``request_too_large`` (``file_too_large`` for uploads).
@@ -39,10 +39,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.config import Settings
 from app.core.errors import error_response
-from app.services.transcription.upload import FILE_FIELD, max_upload_bytes
 from schemas.errors import GatewayError, PayloadTooLarge, RateLimited, RequestTimeout
 
 UPLOAD_RETRY_AFTER_S = 1.0
+# The multipart upload form (parsed by app.services.transcription.upload): one file part named
+# FILE_FIELD, at most MAX_FIELDS text fields of at most MAX_FIELD_BYTES each.
+MAX_FIELD_BYTES = 64 * 1024
+MAX_FIELDS = 64
+FILE_FIELD = "file"
+
+
+def max_upload_bytes(max_file_bytes: int) -> int:
+    """The largest multipart body that can be valid: the file plus every field at its limit."""
+    return max_file_bytes + MAX_FIELDS * MAX_FIELD_BYTES
 
 
 @dataclass(frozen=True)

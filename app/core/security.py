@@ -2,7 +2,8 @@
 
 ``create_app`` calls :func:`install_security` once; routes then reach the pieces through
 ``app.state`` (``authenticator``, ``rate_limits``, ``stream_slots``, ``redis``, ``settings``) via
-the dependencies in ``app.api.deps`` and :func:`app.core.auth.authenticate_websocket`.
+the dependencies in ``app.api.deps`` and :func:`app.core.auth.authenticate_websocket`. The
+``/metrics`` route (``app.api.metrics``) is registered by ``app.main``: core never imports routes.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from typing import Any
 from fastapi import FastAPI
 from loguru import logger
 
-from app.api import metrics as metrics_route
 from app.core.auth import Authenticator
 from app.core.config import Settings
 from app.core.limits import RateLimits, UserSlots
@@ -64,8 +64,6 @@ def install_security(app: FastAPI, settings: Settings) -> None:
     )
     configure_tracing(settings)
     app.add_middleware(ObservabilityMiddleware)
-    if settings.metrics_enabled:
-        app.include_router(metrics_route.router)
     if settings.auth_mode == "none":
         _warn_no_auth(settings)
     else:

@@ -19,11 +19,8 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
+from app.core.request_limits import FILE_FIELD, MAX_FIELD_BYTES, MAX_FIELDS, max_upload_bytes
 from schemas.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
-
-MAX_FIELD_BYTES = 64 * 1024
-MAX_FIELDS = 64
-FILE_FIELD = "file"
 
 
 @dataclass
@@ -142,11 +139,6 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
-
-
-def max_upload_bytes(max_file_bytes: int) -> int:
-    """The largest multipart body that can be valid: the file plus every field at its limit."""
-    return max_file_bytes + MAX_FIELDS * MAX_FIELD_BYTES
 
 
 @asynccontextmanager
