@@ -5,6 +5,12 @@ Every write after leasing is fenced by job id + worker id + lease id + an unexpi
 worker whose lease expired, or was reclaimed and handed to another worker, gets
 :class:`~schemas.errors.LeaseLost` and its write changes nothing.
 
+Long jobs are split into chunks (``job_chunks``) with the same protocol: the job's worker plans
+them (:meth:`JobQueue.plan_chunks`), any worker of a matching pool leases one
+(:meth:`JobQueue.lease_chunk`; the leased :class:`~schemas.jobs.JobChunk` carries its worker id
+and lease id), renews it and finishes it, fenced like a job. Job and chunk leases run for the
+same ``lease_seconds``.
+
 Failures are classified once (:func:`classify`): retriable errors go back to the queue after an
 exponential backoff with jitter until ``max_attempts`` is spent (then ``dead``); fatal errors end
 the job as ``failed`` at once.
@@ -17,6 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from loguru import logger
 from sqlalchemy.engine import Connection
@@ -27,7 +34,7 @@ from app.db.database import Database
 from app.db.ids import new_token, utcnow
 from app.db.jobs_repo import JobRepository
 from schemas.errors import GatewayError, ProviderError, RateLimited, ServiceUnavailable
-from schemas.jobs import Job, JobError, JobStatus, Lease, NewJob, Pool
+from schemas.jobs import ChunkStatus, Job, JobChunk, JobError, JobStatus, Lease, NewJob, Pool
 
 PersistFn = Callable[[Connection], "str | None"]
 TerminalFn = Callable[[Connection, Job], None]
@@ -109,6 +116,7 @@ class JobQueue:
 
     # -- workers --------------------------------------------------------------------------
     def _until(self, now: datetime) -> datetime:
+        """The deadline of a job or chunk lease taken or renewed at ``now``."""
         return now + timedelta(seconds=self.config.lease_seconds)
 
     def reclaim_expired(self) -> int:
@@ -228,5 +236,63 @@ class JobQueue:
         )
         return job
 
+    def wakeup_mark(self) -> int:
+        """The wake-up counter now; pass it to :meth:`wait_for_work` to miss no signal."""
+        return self.db.wakeup.mark()
+
     def wait_for_work(self, since: int, timeout: float) -> bool:
         return self.db.wakeup.wait(since, timeout)
+
+    # -- chunks of long jobs --------------------------------------------------------------
+    def plan_chunks(self, lease: Lease, spans: Sequence[tuple[float, float]]) -> list[JobChunk]:
+        """Store the job's chunk plan unless it has one (a resumed job keeps its finished
+        chunks), report the progress so far and wake workers that may help.
+
+        Raises :class:`LeaseLost` (nothing written) if the job's lease is no longer held.
+        """
+        with self.db.write() as conn:
+            now = utcnow()
+            chunks = self.chunks.plan(conn, lease.job_id, spans, now)
+            done = sum(c.status is ChunkStatus.DONE for c in chunks)
+            self.jobs.progress(conn, lease, now, done=done, total=len(chunks))
+            self.db.notify_channel(conn, lease.job.pool.value)
+        self.signal()
+        return chunks
+
+    def chunks_of(self, job_id: str) -> list[JobChunk]:
+        with self.db.read() as conn:
+            return self.chunks.for_job(conn, job_id)
+
+    def lease_chunk(
+        self, worker_id: str, pools: Sequence[Pool], job_id: str | None = None
+    ) -> JobChunk | None:
+        """Claim a pending (or abandoned) chunk of ``job_id``, or of any running job of
+        ``pools``, or ``None``. The chunk's ``lease_id`` fences its renewals and finish."""
+        now = utcnow()
+        with self.db.write() as conn:
+            return self.chunks.lease(
+                conn,
+                job_id=job_id,
+                pools=pools,
+                worker_id=worker_id,
+                lease_id=new_token(),
+                now=now,
+                until=self._until(now),
+            )
+
+    def renew_chunk(self, chunk: JobChunk) -> JobChunk:
+        """Extend the chunk's lease; :class:`LeaseLost` if it is no longer held."""
+        now = utcnow()
+        with self.db.write() as conn:
+            return self.chunks.renew(conn, chunk, now, self._until(now))
+
+    def finish_chunk(self, chunk: JobChunk, transcript: dict[str, Any]) -> JobChunk:
+        """Save the chunk's transcript and mark it done, then wake the job's worker.
+
+        If the lease is no longer held, :class:`LeaseLost` is raised and nothing is written.
+        """
+        with self.db.write() as conn:
+            done = self.chunks.finish(conn, chunk, utcnow(), transcript)
+            self.db.notify_channel(conn, "chunk")
+        self.signal()
+        return done

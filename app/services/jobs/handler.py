@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from loguru import logger
 
 from app.core import metrics
 from app.core.config import Settings
-from app.db.ids import new_token, utcnow
+from app.db.ids import utcnow
 from app.db.media_repo import MediaRepository
 from app.services.jobs.audio_store import AudioStore
 from app.services.jobs.chunking import ChunkTranscript, merge_chunks, plan_chunks, shift_segments
@@ -184,19 +183,14 @@ class TranscriptionHandler(JobHandler):
             transcript = self._transcribe(payload, audio, words=False)
             ctx.progress(1, 1)
             return transcript
-        with self.queue.db.write() as conn:
-            now = utcnow()
-            chunks = self.queue.chunks.plan(conn, ctx.job.id, spans, now)
-            done = sum(c.status is ChunkStatus.DONE for c in chunks)
-            self.queue.jobs.progress(conn, ctx.lease, now, done=done, total=len(chunks))
-            self.queue.db.notify_channel(conn, ctx.job.pool.value)
-        self.queue.signal()  # idle workers in this process may help
+        chunks = self.queue.plan_chunks(ctx.lease, spans)  # idle workers may help
+        done = sum(c.status is ChunkStatus.DONE for c in chunks)
         logger.info("job {}: {} chunks ({} already done)", ctx.job.id, len(chunks), done)
         while True:
             ctx.checkpoint()
-            mark = self.queue.db.wakeup.mark()
+            mark = self.queue.wakeup_mark()
             worked = self._work_on_chunk(ctx.worker, ctx.job.id, audio, payload)
-            chunks = self._chunks(ctx.job.id)
+            chunks = self.queue.chunks_of(ctx.job.id)
             done = sum(c.status is ChunkStatus.DONE for c in chunks)
             ctx.progress(done, len(chunks))
             if done == len(chunks):
@@ -204,10 +198,6 @@ class TranscriptionHandler(JobHandler):
             if not worked:
                 self.queue.wait_for_work(mark, 0.5)  # other workers hold the rest
         return self._merge(chunks, audio)
-
-    def _chunks(self, job_id: str) -> list[JobChunk]:
-        with self.queue.db.read() as conn:
-            return self.queue.chunks.for_job(conn, job_id)
 
     def _work_on_chunk(
         self,
@@ -217,17 +207,7 @@ class TranscriptionHandler(JobHandler):
         payload: TranscriptionPayload | None,
     ) -> bool:
         """Lease one pending chunk (of ``job_id``, or of any running job) and transcribe it."""
-        now = utcnow()
-        with self.queue.db.write() as conn:
-            chunk = self.queue.chunks.lease(
-                conn,
-                job_id=job_id,
-                pools=worker.pools,
-                worker_id=worker.worker_id,
-                lease_id=new_token(),
-                now=now,
-                until=now + timedelta(seconds=self.queue.config.lease_seconds),
-            )
+        chunk = self.queue.lease_chunk(worker.worker_id, worker.pools, job_id)
         if chunk is None:
             return False
         if audio is None or payload is None:  # helping another job
@@ -244,21 +224,14 @@ class TranscriptionHandler(JobHandler):
             tracked.check()
             segments = shift_segments(part.segments, chunk.start)
             stored = part.model_copy(update={"segments": segments}).model_dump(mode="json")
-            with self.queue.db.write() as conn:
-                self.queue.chunks.finish(conn, chunk, utcnow(), stored)
-                self.queue.db.notify_channel(conn, "chunk")
+            self.queue.finish_chunk(chunk, stored)  # wakes the job's worker
         finally:
             worker.heartbeat.untrack(tracked)
-        self.queue.signal()
         return True
 
     def _renew_chunk(self, chunk: JobChunk) -> bool:
-        now = utcnow()
-        with self.queue.db.write() as conn:
-            self.queue.chunks.renew(
-                conn, chunk, now, now + timedelta(seconds=self.queue.config.lease_seconds)
-            )
-        return False
+        self.queue.renew_chunk(chunk)
+        return False  # a chunk is not cancelled on its own; its job is
 
     def assist(self, worker: WorkerInfo) -> bool:
         return self._work_on_chunk(worker, None, None, None)
