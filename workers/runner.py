@@ -178,7 +178,7 @@ class WorkerRunner:
     def _loop(self, slot: int) -> None:
         info = self._info(slot)
         while not self.stopping.is_set():
-            mark = self.queue.db.wakeup.mark()
+            mark = self.queue.wakeup_mark()
             try:
                 lease = self.queue.lease(info.worker_id, info.pools, self.handler.kinds)
                 if lease is not None:
@@ -188,6 +188,8 @@ class WorkerRunner:
                     continue
             except SQLAlchemyError as exc:
                 logger.warning("worker {}: database error: {}", info.worker_id, exc)
+            except LeaseLost as exc:  # a chunk it helped with was taken over: look for more work
+                logger.warning("worker {}: {}", info.worker_id, exc.message)
             self.queue.wait_for_work(mark, self.poll_s)
 
     def _run(self, slot: int, info: WorkerInfo, lease: Lease) -> None:

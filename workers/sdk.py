@@ -160,6 +160,13 @@ class JobQueue:
         with self.db.write() as conn:
             return self.jobs.renew(conn, lease, now, self._until(now))
 
+    def update_payload(
+        self, lease: Lease, payload: dict[str, object], *, audio_ref: str | None = None
+    ) -> Job:
+        """Replace the job's payload (e.g. once a URL job's audio is stored), lease-fenced."""
+        with self.db.write() as conn:
+            return self.jobs.update_payload(conn, lease, utcnow(), payload, audio_ref=audio_ref)
+
     def progress(self, lease: Lease, done: int, total: int) -> Job:
         with self.db.write() as conn:
             return self.jobs.progress(conn, lease, utcnow(), done=done, total=total)

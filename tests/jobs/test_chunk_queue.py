@@ -113,3 +113,39 @@ def test_chunks_of_cancelled_or_finished_jobs_are_not_leased(queue: JobQueue) ->
     assert queue.lease_chunk("w1", POOLS) is None
     assert queue.acknowledge_cancel(lease).status is JobStatus.CANCELLED
     assert queue.lease_chunk("w1", POOLS, lease.job_id) is None
+
+
+def test_worker_survives_a_lost_chunk_lease_while_assisting(queue: JobQueue) -> None:
+    """Helping with another job's chunk that was taken over must not end the worker thread."""
+    import threading
+
+    from workers.runner import Completion, JobContext, JobHandler, WorkerInfo, WorkerRunner
+
+    class Flaky(JobHandler):
+        kinds = ("test",)
+
+        def __init__(self) -> None:
+            self.assists = 0
+            self.handled = threading.Event()
+
+        def assist(self, worker: WorkerInfo) -> bool:
+            self.assists += 1
+            if self.assists == 1:
+                raise LeaseLost("worker w no longer holds chunk 0 of job j")
+            return False
+
+        def handle(self, ctx: JobContext) -> Completion:
+            self.handled.set()
+            return Completion({"ok": True})
+
+    handler = Flaky()
+    runner = WorkerRunner(queue, handler, pool=Pool.ANY, concurrency=1, poll_s=0.05, grace_s=1)
+    runner.start()
+    try:
+        deadline = utcnow() + timedelta(seconds=10)
+        while handler.assists < 2 and utcnow() < deadline:
+            handler.handled.wait(0.05)
+        queue.enqueue(NewJob(owner="alice", kind="test", payload={}))
+        assert handler.handled.wait(10), "the worker thread died with the lost chunk lease"
+    finally:
+        runner.stop(1)

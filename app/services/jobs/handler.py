@@ -138,10 +138,7 @@ class TranscriptionHandler(JobHandler):
             update={"audio_ref": stored.ref, "content_hash": stored.sha256}
         )
         payload = payload.model_copy(update={"source": source})
-        with self.queue.db.write() as conn:
-            self.queue.jobs.update_payload(
-                conn, ctx.lease, utcnow(), payload.model_dump(mode="json"), audio_ref=stored.ref
-            )
+        self.queue.update_payload(ctx.lease, payload.model_dump(mode="json"), audio_ref=stored.ref)
         return payload
 
     def _decode(self, payload: TranscriptionPayload) -> AudioInput:
