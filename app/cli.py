@@ -35,8 +35,7 @@ def serve(
     """Run the HTTP/WebSocket server on the configured backend."""
     import uvicorn
 
-    from app.core.http_server import bind_listener, http_options
-    from app.core.server_options import websocket_options
+    from app.core.http_server import bind_listener, server_options
     from app.main import create_app
 
     settings = _settings(host=host, port=port)
@@ -53,8 +52,7 @@ def serve(
         port=settings.port,
         log_config=None,
         timeout_graceful_shutdown=30,
-        **http_options(settings),
-        **websocket_options(settings),
+        **server_options(settings),
     )
     logger.info("serving on http://{}:{}", settings.host, settings.port)
     server = uvicorn.Server(config)

@@ -136,7 +136,7 @@ class Settings(BaseSettings):
     jwt_leeway_s: float = _env("STT_JWT_LEEWAY_S", 30.0, ge=0, le=600)
     ws_allow_query_token: bool = _env("STT_WS_ALLOW_QUERY_TOKEN", False)
     ws_auth_timeout_s: float = _env("STT_WS_AUTH_TIMEOUT_S", 10.0, gt=0, le=120)
-    # WebSocket pings every this many seconds (0: none); no pong timeout, see server_options
+    # WebSocket pings every this many seconds (0: none); no pong timeout, see app.core.http_server
     ws_ping_interval_s: float = _env("STT_WS_PING_INTERVAL_S", 20.0, ge=0, le=3600)
     metrics_enabled: bool = _env("STT_METRICS_ENABLED", True)
     metrics_token: SecretStr | None = _env("STT_METRICS_TOKEN", None)

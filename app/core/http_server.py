@@ -1,6 +1,7 @@
-"""uvicorn's HTTP side, shared by ``stt-gateway serve`` and the tests' live server.
+"""uvicorn's options, shared by ``stt-gateway serve`` and the tests' live server
+(:func:`server_options`), and the socket ``serve`` binds before anything starts.
 
-``serve`` is exposed directly (no reverse proxy is assumed), so the server itself must drop
+HTTP: ``serve`` is exposed directly (no reverse proxy is assumed), so the server itself must drop
 clients that hold a connection without finishing a request head. uvicorn has no such timeout
 (its keep-alive timeout runs only between requests, and any byte resets it), so
 :class:`HeaderDeadlineProtocol` adds one to uvicorn's httptools protocol (the one
@@ -8,6 +9,16 @@ clients that hold a connection without finishing a request head. uvicorn has no 
 must deliver a complete request head within ``STT_HTTP_HEADER_TIMEOUT_S`` of being opened, and
 each further keep-alive request's head within that time of its first byte, or it is closed.
 Request bodies are bounded by ``app.core.request_limits``.
+
+WebSocket keepalive: the server sends a ping every ``STT_WS_PING_INTERVAL_S`` (it keeps proxies
+and NATs from dropping a quiet connection, and lets a client notice a dead server), but never
+closes a connection because a pong is late. A live session applies backpressure by not reading
+the socket while its decoder is behind (``app.services.streaming.inbox``); the client's pong then
+waits in TCP behind the audio it sent earlier, for as long as that audio takes to decode, so a
+pong timeout would close a healthy session that sends faster than real time with 1011
+"keepalive ping timeout". A dead peer is still detected by the session itself: it ends after
+``STT_STREAM_IDLE_TIMEOUT_S`` without a message, and when a send is not taken within that
+time (see ``app.services.streaming.session``).
 """
 
 from __future__ import annotations
@@ -25,7 +36,7 @@ from app.core.config import Settings
 class HeaderDeadlineProtocol(HttpToolsProtocol):
     """Closes the connection when a request head is not complete in time."""
 
-    header_timeout_s: float = 10.0  # set per server by :func:`http_options`
+    header_timeout_s: float = 10.0  # set per server by :func:`server_options`
 
     _head_timer: asyncio.TimerHandle | None = None
 
@@ -65,14 +76,19 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
-def http_options(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments for ``uvicorn.Config``: the protocol with the header deadline."""
+def server_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for ``uvicorn.Config``: the HTTP protocol with the header deadline and
+    the WebSocket keepalive (pings, no pong timeout)."""
     protocol = type(
         "HeaderDeadlineProtocol",
         (HeaderDeadlineProtocol,),
         {"header_timeout_s": settings.http_header_timeout_s},
     )
-    return {"http": protocol}
+    return {
+        "http": protocol,
+        "ws_ping_interval": settings.ws_ping_interval_s or None,
+        "ws_ping_timeout": None,
+    }
 
 
 def bind_listener(host: str, port: int) -> socket.socket:

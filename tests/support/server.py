@@ -11,8 +11,7 @@ from contextlib import contextmanager
 import uvicorn
 
 from app.core.config import Settings
-from app.core.http_server import http_options
-from app.core.server_options import websocket_options
+from app.core.http_server import server_options
 from app.main import create_app
 
 
@@ -33,8 +32,7 @@ def running_server(settings: Settings) -> Iterator[str]:
         log_config=None,
         lifespan="on",
         ws="websockets-sansio",
-        **http_options(settings),
-        **websocket_options(settings),
+        **server_options(settings),
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

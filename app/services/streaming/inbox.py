@@ -4,7 +4,7 @@ Audio and control messages keep their order (a ``commit`` applies to the audio s
 it). When more than ``max_samples`` of audio wait, :meth:`Inbox.put` blocks, so the reader
 stops reading the socket and TCP flow control slows the client down: audio is delayed, never
 dropped. The client's pongs wait behind its audio meanwhile, which is why the server has no
-pong timeout (``app.core.server_options``).
+pong timeout (``app.core.http_server``).
 """
 
 from __future__ import annotations
