@@ -20,10 +20,10 @@ from app.core import tracing
 from app.core.json_input import parse_json
 from app.services.jobs.service import JobRequest, JobService
 from app.services.jobs.url_ingest import UrlPolicy
-from app.services.transcription.audio import SNIFF_BYTES, sniff_format
+from app.services.transcription.audio import check_container
 from app.services.transcription.formats import render
 from app.services.transcription.upload import UploadedFile, receive_form
-from schemas.errors import InvalidRequest, UnsupportedMediaType
+from schemas.errors import InvalidRequest
 from schemas.jobs import (
     AudioSource,
     ChunkConfig,
@@ -131,14 +131,6 @@ async def _submit_url(gateway: GatewayDep, fields: dict[str, list[str]], actor: 
     return request
 
 
-def _check_audio(head: bytes) -> None:
-    fmt = sniff_format(head)
-    if fmt is None or fmt == "midi":
-        raise UnsupportedMediaType(
-            "the uploaded file is not a supported audio format", param="file"
-        )
-
-
 async def _submit_upload(
     gateway: GatewayDep,
     fields: dict[str, list[str]],
@@ -150,8 +142,7 @@ async def _submit_upload(
     removes the stored file again if the job is not created (see ``submit_upload``)."""
     placeholder = AudioSource(kind="upload", filename=file.filename)
     job_request = _build_request(gateway, fields, placeholder, owner)
-    with open(file.path, "rb") as handle:
-        _check_audio(handle.read(SNIFF_BYTES))
+    await run_in_threadpool(check_container, file.path)  # empty 400, not audio 415
     return await run_in_threadpool(
         _service(gateway).submit_upload, owner, job_request, file.path, idempotency_key
     )
