@@ -16,7 +16,6 @@ from app.api.disconnect import cancel_on_disconnect
 from app.api.forms import TranscriptionForm, build_options, parse_form
 from app.api.openapi import AUDIO_FILE, body_schema
 from app.api.v1.results import render_response
-from app.services.transcription.audio import check_container
 from app.services.transcription.debug_dump import dump_debug_audio
 from app.services.transcription.formats import duration_usage, media_types
 from app.services.transcription.inference import Ticket
@@ -90,10 +89,9 @@ async def _handle(request: Request, gateway: GatewayDep, task: Task, user: Princ
         await anyio.to_thread.run_sync(
             dump_debug_audio, settings, user.user_id, path, upload.file.filename
         )
-        await anyio.to_thread.run_sync(check_container, path)  # non-audio: 415 before a turn
         # Admission before decoding: a request that cannot be served soon gets its 503 now,
         # and queued requests wait with their upload on disk, not decoded in memory.
-        ticket = service.admit()
+        ticket = await service.admit(path)
         handed_over = False  # to the SSE response, which releases the ticket when it ends
         try:
 

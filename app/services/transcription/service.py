@@ -16,9 +16,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+import anyio
+
 from app.core import metrics, tracing
 from app.core.log_context import bind
-from app.services.transcription.audio import decode_file
+from app.services.transcription.audio import check_container, decode_file
 from app.services.transcription.inference import InferencePool, Ticket
 from app.services.transcription.pipeline import TranscriptionPipeline
 from providers.base import AudioInput
@@ -60,15 +62,22 @@ class TranscriptionService:
     def pool(self) -> InferencePool:
         return self._pool
 
-    @contextlib.asynccontextmanager
-    async def turn(self) -> AsyncIterator[Ticket]:
-        """Admission and a turn of the inference pool for the block."""
-        async with self._pool.turn() as ticket:
-            yield ticket
-
-    def admit(self) -> Ticket:
-        """Admission alone (503 when full); the caller takes the turn and releases."""
+    async def admit(self, path: Path) -> Ticket:
+        """Admission of the upload at ``path``: refused as not audio (415, empty 400) before it
+        takes any capacity, then 503 when the pool and its queue are full. The caller takes the
+        turn and releases the ticket."""
+        await anyio.to_thread.run_sync(check_container, path)
         return self._pool.admit()
+
+    @contextlib.asynccontextmanager
+    async def turn(self, path: Path) -> AsyncIterator[Ticket]:
+        """:meth:`admit` ``path``, then a turn of the inference pool, for the block."""
+        ticket = await self.admit(path)
+        try:
+            await ticket.take_turn()
+            yield ticket
+        finally:
+            ticket.release()
 
     async def decode(self, ticket: Ticket, path: Path) -> AudioInput:
         """Decode ``path`` in ``ticket``'s turn."""
@@ -93,14 +102,14 @@ class TranscriptionService:
     ) -> Transcript:
         """Admission, then decoding and :meth:`transcribe` in one turn (``stt-gateway
         transcribe``; REST requests take these steps themselves, to cancel on disconnect)."""
-        async with self.turn() as ticket:
+        async with self.turn(path) as ticket:
             audio = await self.decode(ticket, path)
             return await self.transcribe(ticket, audio, chain, options)
 
     async def detect_language(self, path: Path, model: str) -> tuple[LanguageDetection, float]:
         """The spoken language of the file at ``path`` by ``model`` and the audio's duration
         (seconds): admission, then decoding and detection in one turn."""
-        async with self.turn() as ticket:
+        async with self.turn(path) as ticket:
             audio = await self.decode(ticket, path)
             detection = await ticket.call(self._pipeline.detect, audio, model)
         return detection, audio.duration
