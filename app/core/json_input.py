@@ -4,7 +4,7 @@ Python's ``json`` module recurses once per nesting level, so 30 KB of ``[[[[...`
 ``RecursionError`` (a 500), and documents just under the interpreter's limit come back deep
 enough to exhaust the stack later, in pydantic, ``json.dumps`` or logging. Every place the
 gateway parses client JSON (the ``chunking_strategy`` and ``vocabulary`` form fields, the jobs
-API's JSON body, the WebSocket ``auth`` message) goes through :func:`parse_json` or
+API's JSON body, the WebSocket ``auth`` message and text frames) goes through :func:`parse_json` or
 :func:`loads`, which refuse more than :data:`MAX_JSON_DEPTH` nested arrays/objects before
 parsing. No legitimate request nests deeper than a few levels.
 """
