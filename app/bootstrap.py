@@ -45,6 +45,7 @@ from providers.hf_transformers import TransformersConfig, TransformersProvider
 from providers.mock import MockProvider
 from providers.nemo_asr import NemoConfig, NemoProvider
 from providers.registry import ProviderRegistry, Resolved
+from providers.segmentation import SegmentRules
 from schemas.errors import ServiceUnavailable
 from schemas.jobs import Pool
 from workers.runner import WorkerRunner
@@ -67,6 +68,9 @@ def faster_whisper_config(settings: Settings, *, force_cpu: bool = False) -> Fas
         live_cpu_threads=settings.stream_cpu_threads,
         live_context_s=settings.stream_encoder_context_s,
         max_prompt_tokens=settings.max_prompt_tokens,
+        segments=SegmentRules(
+            max_s=settings.segment_max_s, pause_s=settings.segment_pause_s
+        ),
     )
 
 

@@ -64,6 +64,13 @@ class Settings(BaseSettings):
     cpu_threads: int = _env("STT_CPU_THREADS", 0, ge=0, le=256)
     batched_min_duration_s: float = _env("STT_BATCHED_MIN_DURATION_S", 60.0, ge=0)
     batch_size: int = _env("STT_BATCH_SIZE", 8, ge=1, le=64)
+    # transcript segments end at sentences and pauses, and are never longer than this
+    segment_max_s: float = _env("STT_SEGMENT_MAX_S", 15.0, ge=2, le=30)
+    segment_pause_s: float = _env("STT_SEGMENT_PAUSE_S", 0.8, ge=0.1, le=10)
+    # SRT/WebVTT cues (common subtitle rules): lines per cue, characters per line, seconds
+    caption_max_lines: int = _env("STT_CAPTION_MAX_LINES", 2, ge=1, le=4)
+    caption_max_line_chars: int = _env("STT_CAPTION_MAX_LINE_CHARS", 42, ge=10, le=200)
+    caption_max_cue_s: float = _env("STT_CAPTION_MAX_CUE_S", 7.0, ge=1, le=30)
     mock_fixture: Path | None = _env("STT_MOCK_FIXTURE", None)
     mock_seed: int = _env("STT_MOCK_SEED", 0)
 
@@ -94,6 +101,13 @@ class Settings(BaseSettings):
     # input bounds
     max_file_size_mb: float = _env("STT_MAX_FILE_SIZE_MB", 25.0, gt=0, le=4096)
     max_audio_duration_s: float = _env("STT_MAX_AUDIO_DURATION_S", 7200.0, gt=0, le=86_400)
+    # background jobs and URL downloads have their own caps (Docs/Long_Recordings.md)
+    job_max_file_size_mb: float = _env("STT_JOB_MAX_FILE_SIZE_MB", 4096.0, gt=0, le=1_048_576)
+    job_max_audio_duration_s: float = _env(
+        "STT_JOB_MAX_AUDIO_DURATION_S", 43_200.0, gt=0, le=7 * 86_400
+    )
+    # uploads are refused (507) when they would leave less free disk than this
+    min_free_disk_mb: int = _env("STT_MIN_FREE_DISK_MB", 1024, ge=0, le=10_485_760)
     max_prompt_chars: int = _env("STT_MAX_PROMPT_CHARS", 1000, ge=0, le=10_000)
     max_prompt_tokens: int = _env("STT_MAX_PROMPT_TOKENS", 224, ge=0, le=448)
     max_beam_size: int = _env("STT_MAX_BEAM_SIZE", 10, ge=1, le=20)
@@ -258,6 +272,10 @@ class Settings(BaseSettings):
     @property
     def max_file_size_bytes(self) -> int:
         return int(self.max_file_size_mb * 1024 * 1024)
+
+    @property
+    def job_max_file_size_bytes(self) -> int:
+        return int(self.job_max_file_size_mb * 1024 * 1024)
 
     @property
     def tmp_dir(self) -> Path:
