@@ -113,12 +113,18 @@ class WebhookRepository:
             sa.and_(wd.c.status == _D.PENDING.value, wd.c.next_attempt_at <= now),
             sa.and_(wd.c.status == _D.DELIVERING.value, wd.c.leased_until < now),
         )
+        # Two statements, not UPDATE ... WHERE id IN (locking subquery): PostgreSQL may rescan
+        # such a subquery and then claim more than ``limit`` rows. The rows locked here stay
+        # locked until the caller's transaction ends.
         candidates = (
             sa.select(wd.c.id).where(due).order_by(wd.c.next_attempt_at, wd.c.id).limit(limit)
         )
+        ids = list(conn.execute(self._dialect.lockable(candidates)).scalars())
+        if not ids:
+            return []
         rows = conn.execute(
             wd.update()
-            .where(wd.c.id.in_(self._dialect.lockable(candidates).scalar_subquery()), due)
+            .where(wd.c.id.in_(ids), due)
             .values(
                 status=_D.DELIVERING.value,
                 claim_id=claim_id,
