@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from pydantic import SecretStr
 
 from app.bootstrap import build_queue
 from app.core.config import Settings
@@ -16,9 +17,10 @@ from app.db.ids import new_token, utcnow
 from app.db.tables import jobs as jobs_table
 from app.db.tables import webhook_deliveries
 from app.db.webhooks_repo import Outcome, WebhookRepository
-from schemas.errors import LeaseLost
+from app.services.jobs.webhooks import WebhookOutbox
+from schemas.errors import InvalidRequest, LeaseLost
 from schemas.jobs import JobError, NewJob, Pool
-from schemas.webhooks import Delivery, DeliveryStatus
+from schemas.webhooks import Delivery, DeliveryStatus, WebhookSpec
 from workers.sdk import JobQueue
 
 HOOK = "https://hooks.example.com/stt?token=abc"
@@ -28,7 +30,7 @@ FATAL = JobError(message="bad audio", code="invalid_audio", retriable=False)
 @pytest.fixture
 def hooked(job_settings: Settings, db: Database) -> JobQueue:
     settings = job_settings.model_copy(
-        update={"webhook_secret": "k", "public_base_url": "https://stt.example.com/"}
+        update={"webhook_secret": SecretStr("k"), "public_base_url": "https://stt.example.com/"}
     )
     return build_queue(settings, db)
 
@@ -138,3 +140,20 @@ def test_claims_are_exclusive_and_expired_claims_are_retaken(hooked: JobQueue) -
     assert gave_up.status is DeliveryStatus.FAILED
     assert claim("e") == []  # the retry is not due yet
     assert [d.id for d in claim("e", at_s=61)] == [waiting.id]
+
+
+def test_callbacks_need_a_secret_and_a_public_or_allow_listed_host(
+    job_settings: Settings, db: Database
+) -> None:
+    local = WebhookSpec(url="http://127.0.0.1:9/hook")
+    with pytest.raises(InvalidRequest) as refused:
+        WebhookOutbox(job_settings, db).check(local)
+    assert refused.value.code == "webhooks_not_configured"
+    assert refused.value.param == "callback_url"
+    signed = job_settings.model_copy(update={"webhook_secret": SecretStr("k")})
+    with pytest.raises(InvalidRequest) as refused:
+        WebhookOutbox(signed, db).check(local)
+    assert refused.value.code == "url_not_allowed"
+    allowed = signed.model_copy(update={"url_allowlist": "127.0.0.0/8"})
+    WebhookOutbox(allowed, db).check(local)
+    WebhookOutbox(job_settings, db).check(None)  # no callback: nothing to check

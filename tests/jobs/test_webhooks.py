@@ -240,3 +240,12 @@ def test_two_gateways_on_one_postgresql_deliver_each_event_once(
     assert sorted(e["data"]["job_id"] for e in events) == sorted(ids)
     assert len(receiver.received) == jobs_count  # no duplicates, no failed attempts
     assert all(r.verified for r in receiver.received)
+    with psycopg.connect(pg_url) as conn:
+        by_gateway = dict(
+            conn.execute(
+                "SELECT claimed_by, count(*) FROM webhook_deliveries WHERE status = 'delivered'"
+                " GROUP BY claimed_by"
+            ).fetchall()
+        )
+    print(f"events delivered per gateway: {sorted(by_gateway.values())}")
+    assert sum(by_gateway.values()) == jobs_count and len(by_gateway) == 2  # both took part

@@ -3,6 +3,9 @@ schedule (monotonic, capped, jitter within 80-100 % of the step)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import cast
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -66,3 +69,22 @@ def test_default_schedule_spans_more_than_a_day() -> None:
     steps = [backoff_step(n, 10.0, 10_800.0) for n in range(1, 20)]  # 20 attempts, 19 waits
     assert steps[:4] == [10.0, 30.0, 90.0, 270.0]
     assert 0.8 * sum(steps) > 24 * 3600
+
+
+def test_the_documented_verification_snippet_accepts_our_signatures() -> None:
+    """Docs/Webhooks.md's receiver snippet, run as written."""
+    import re
+    import time
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "Docs" / "Webhooks.md").read_text()
+    (snippet,) = re.findall(r"```python\n(.*?)```", doc, flags=re.DOTALL)
+    scope: dict[str, object] = {}
+    exec(snippet, scope)
+    verify_webhook = cast(Callable[[str, bytes, dict[str, str]], bool], scope["verify_webhook"])
+    now = int(time.time())
+    body = b'{"id":"evt_1"}'
+    sent = headers("k", "evt_1", now, body)
+    assert verify_webhook("k", body, sent)
+    assert not verify_webhook("k", body + b" ", sent)
+    assert not verify_webhook("k", body, headers("k", "evt_1", now - 301, body))
