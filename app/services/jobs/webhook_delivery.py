@@ -57,11 +57,11 @@ def backoff(attempt: int, base_s: float, max_s: float) -> float:
 @dataclass(frozen=True)
 class DeliveryConfig:
     secret: str | None
-    backoff_base_s: float = 10.0
-    backoff_max_s: float = 10_800.0
-    timeout_s: float = 10.0
-    poll_s: float = 2.0
-    concurrency: int = 8
+    backoff_base_s: float
+    backoff_max_s: float
+    timeout_s: float
+    poll_s: float
+    concurrency: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DeliveryConfig:
@@ -185,7 +185,7 @@ class WebhookDispatcher:
         try:
             with self._client.stream("POST", delivery.url, content=body, headers=sent) as reply:
                 code = reply.status_code  # the body is never read
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             message = str(exc).replace(delivery.url, redact_url(delivery.url))
             return self._failed(delivery, None, f"{type(exc).__name__}: {message}")
         if 200 <= code < 300:
