@@ -160,13 +160,15 @@ def test_killed_gateway_delivers_the_event_after_restart(
     tmp_path: Path,
 ) -> None:
     """SIGKILL after the job ended but before its event was delivered (the receiver was
-    down): the restarted gateway delivers the same event from the outbox."""
+    down): the restarted gateway delivers the same event from the outbox. The 5 s backoff
+    makes the kill land between attempts, not during one (that case waits for the claim
+    lease; see test_webhook_outbox)."""
     settings = make_settings(**MOCK, worker_poll_s=0.05)
     env = {
         "STT_WEBHOOK_SECRET": SECRET,
         "STT_URL_ALLOWLIST": "127.0.0.1",
-        "STT_WEBHOOK_BACKOFF_BASE_S": "1",
-        "STT_WEBHOOK_BACKOFF_MAX_S": "1",
+        "STT_WEBHOOK_BACKOFF_BASE_S": "5",
+        "STT_WEBHOOK_BACKOFF_MAX_S": "5",
         "STT_WEBHOOK_POLL_S": "0.1",
     }
     receiver.default = 503
