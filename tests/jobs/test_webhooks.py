@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from prometheus_client import REGISTRY
 
 from app.core.config import Settings
 from tests.conftest import SettingsFactory
@@ -69,6 +70,11 @@ def submit(client: httpx.Client, audio: Path, **fields: str) -> dict[str, Any]:
     return reply.json()  # type: ignore[no-any-return]
 
 
+def _deliveries(outcome: str) -> float:
+    sample = REGISTRY.get_sample_value("audio_stt_webhook_deliveries_total", {"outcome": outcome})
+    return sample or 0.0
+
+
 def test_signed_event_with_transcript_reaches_the_receiver(
     hook_settings: Settings, receiver: Receiver, tmp_path: Path
 ) -> None:
@@ -113,6 +119,7 @@ def test_a_failing_receiver_gets_the_event_once_it_recovers(
     hook_settings: Settings, receiver: Receiver, tmp_path: Path
 ) -> None:
     receiver.answers = [500, 500]
+    before = {o: _deliveries(o) for o in ("retry", "delivered")}
     with running_server(hook_settings) as url, httpx.Client(base_url=url, timeout=30) as client:
         job = submit(client, write_wav(tmp_path / "a.wav"), callback_url=receiver.url)
         wait_for(lambda: len(receiver.delivered()) == 1, 20, "the webhook after two failures")
@@ -129,6 +136,8 @@ def test_a_failing_receiver_gets_the_event_once_it_recovers(
     assert len({r.body for r in receiver.received}) == 1  # the same bytes every time
     assert all(r.verified for r in receiver.received)
     assert webhook["attempts"] == 3 and webhook["last_status_code"] == 200
+    assert _deliveries("retry") - before["retry"] == 2  # the in-process server's metrics
+    assert _deliveries("delivered") - before["delivered"] == 1
 
 
 def test_private_callback_is_refused_unless_allow_listed(
