@@ -136,6 +136,17 @@ class Settings(BaseSettings):
     url_fetch_timeout_s: float = _env("STT_URL_FETCH_TIMEOUT_S", 300.0, gt=0, le=86_400)
     url_allowlist: str = _env("STT_URL_ALLOWLIST", "")
 
+    # webhooks for job events (Docs/Webhooks.md)
+    webhook_secret: SecretStr | None = _env("STT_WEBHOOK_SECRET", None)
+    webhook_default_url: str | None = _env("STT_WEBHOOK_DEFAULT_URL", None, max_length=2048)
+    webhook_max_attempts: int = _env("STT_WEBHOOK_MAX_ATTEMPTS", 20, ge=1, le=100)
+    webhook_backoff_base_s: float = _env("STT_WEBHOOK_BACKOFF_BASE_S", 10.0, gt=0, le=86_400)
+    webhook_backoff_max_s: float = _env("STT_WEBHOOK_BACKOFF_MAX_S", 10_800.0, gt=0, le=86_400)
+    webhook_timeout_s: float = _env("STT_WEBHOOK_TIMEOUT_S", 10.0, gt=0, le=300)
+    webhook_poll_s: float = _env("STT_WEBHOOK_POLL_S", 2.0, gt=0, le=60)
+    webhook_concurrency: int = _env("STT_WEBHOOK_CONCURRENCY", 8, ge=1, le=256)
+    public_base_url: str | None = _env("STT_PUBLIC_BASE_URL", None, max_length=2048)
+
     # authentication (Docs/Security_and_Operations.md)
     auth_mode: Literal["none", "api_key", "jwt"] = _env("STT_AUTH_MODE", "none")
     allow_remote_no_auth: bool = _env("STT_ALLOW_REMOTE_NO_AUTH", False)
@@ -235,6 +246,14 @@ class Settings(BaseSettings):
             raise ValueError("STT_STREAM_MIN_STEP_MS must not exceed STT_STREAM_MAX_STEP_MS")
         if self.stream_beam_size > self.max_beam_size:
             raise ValueError("STT_STREAM_BEAM_SIZE must not exceed STT_MAX_BEAM_SIZE")
+        return self
+
+    @model_validator(mode="after")
+    def _webhooks_coherent(self) -> Settings:
+        if self.webhook_default_url and not self.webhook_secret:
+            raise ValueError("STT_WEBHOOK_DEFAULT_URL needs STT_WEBHOOK_SECRET (events are signed)")
+        if self.webhook_backoff_base_s > self.webhook_backoff_max_s:
+            raise ValueError("STT_WEBHOOK_BACKOFF_BASE_S must not exceed STT_WEBHOOK_BACKOFF_MAX_S")
         return self
 
     @field_validator("rate_limit_global", "rate_limit_per_user")

@@ -38,6 +38,7 @@ from schemas.jobs import (
     TranscriptionPayload,
 )
 from schemas.options import Task
+from schemas.webhooks import WebhookSpec
 
 router = APIRouter(tags=["jobs"])
 
@@ -59,6 +60,8 @@ class JobFields(BaseModel):
     chunk_overlap_seconds: float | None = Field(None, ge=0.0, le=10.0)
     force: bool = False
     max_attempts: int | None = Field(None, ge=1, le=20)
+    callback_url: str | None = Field(None, max_length=2048)  # Docs/Webhooks.md
+    callback_include_transcript: bool = False
 
 
 def _service(gateway: GatewayDep) -> JobService:
@@ -97,6 +100,11 @@ def _build_request(
             overlap_seconds=job.chunk_overlap_seconds,
         ),
         force=job.force,
+        webhook=(
+            WebhookSpec(url=job.callback_url, include_transcript=job.callback_include_transcript)
+            if job.callback_url
+            else None
+        ),
         audit={"actor": actor, **tracing.inject_carrier()},  # W3C traceparent when tracing
     )
     return JobRequest(payload, job.pool, job.priority, job.max_attempts)
@@ -277,7 +285,8 @@ async def get_job(
     if transcript is not None:  # succeeded, and its media not deleted
         fmt, granularities = query.choose(job)
         result = render(transcript, fmt, RenderOptions.of(gateway.settings, granularities))
-    return JobPublic.of(job, result)
+    webhook = await run_in_threadpool(service.webhook_of, principal.user_id, job.id)
+    return JobPublic.of(job, result, webhook)
 
 
 @router.get("/audio/jobs/{job_id}/result", summary="A finished job's transcript, as a file")
