@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,3 +85,14 @@ def queue(db: Database, job_settings: Settings) -> JobQueue:
 @pytest.fixture
 def service(queue: JobQueue, job_settings: Settings) -> JobService:
     return JobService(job_settings, queue, AudioStore(job_settings.audio_store_dir))
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Subprocesses a test starts (workers, gateways): killed if still running at the end."""
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
