@@ -122,6 +122,10 @@ class Settings(BaseSettings):
     url_fetch_timeout_s: float = _env("STT_URL_FETCH_TIMEOUT_S", 300.0, gt=0, le=86_400)
     url_allowlist: str = _env("STT_URL_ALLOWLIST", "")
 
+    # the browser page at / and browsers on other origins (Docs/Web_UI.md)
+    web_ui_enabled: bool = _env("STT_WEB_UI_ENABLED", True)
+    cors_origins: str = _env("STT_CORS_ORIGINS", "")
+
     # authentication (Docs/Security_and_Operations.md)
     auth_mode: Literal["none", "api_key", "jwt"] = _env("STT_AUTH_MODE", "none")
     allow_remote_no_auth: bool = _env("STT_ALLOW_REMOTE_NO_AUTH", False)
@@ -286,6 +290,13 @@ class Settings(BaseSettings):
     @property
     def audio_store_dir(self) -> Path:
         return self.data_dir / "audio"
+
+    @property
+    def cors_origin_list(self) -> tuple[str, ...]:
+        """``STT_CORS_ORIGINS``: comma-separated origins (``https://intranet.example``) whose
+        pages may call the API from a browser; empty (the default) turns CORS off, ``*``
+        allows any origin (credentials still travel only in headers the page sets)."""
+        return tuple(o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip())
 
     @property
     def url_allowlist_entries(self) -> tuple[str, ...]:
