@@ -87,7 +87,8 @@ class RealtimeSession(LiveSession):
         self._event_id = event_id if isinstance(event_id, str) else None
         event = validate_message(data, _EVENTS)
         if isinstance(event, SessionUpdate | BetaSessionUpdate):
-            reply = "session.updated" if isinstance(event, SessionUpdate) else event.type + "d"
+            beta = isinstance(event, BetaSessionUpdate)
+            reply = "transcription_session.updated" if beta else "session.updated"
             await self._configure_engine(self._rt.updated(event), reply)
         elif isinstance(event, AudioAppend):
             await self._append(decode_base64(event.audio, param="audio"))
