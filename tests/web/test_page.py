@@ -209,4 +209,11 @@ def test_api_key_field_and_gateway_errors(browser: WebDriver, tmp_path: Path) ->
         assert browser.find_element(By.ID, "error").get_attribute("hidden") is not None
         stored = browser.execute_script("return sessionStorage.getItem('stt-api-key')")
         assert stored == KEY
+        # live captions authenticate with the key as the socket's first message
+        browser.find_element(By.ID, "tab-live").click()
+        browser.find_element(By.ID, "live-start").click()
+        until(lambda: browser.find_element(By.ID, "live-state").text == "listening")
+        browser.find_element(By.ID, "live-stop").click()
+        until(lambda: browser.find_element(By.ID, "live-state").text in ("stopped", "idle"))
+        assert browser.find_element(By.ID, "error").get_attribute("hidden") is not None
         browser.execute_script("sessionStorage.clear()")

@@ -32,7 +32,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDiscon
 from app.core import metrics
 from app.core.errors import WS_CLOSE_NORMAL, websocket_close_code
 from app.services.streaming.audio import FrameConverter
-from app.services.streaming.engine import Event, LiveEngineConfig, OnlineTranscriber
+from app.services.streaming.engine import Event, OnlineTranscriber
 from app.services.streaming.inbox import (
     AudioItem,
     ControlItem,
@@ -41,21 +41,19 @@ from app.services.streaming.inbox import (
     ShutdownItem,
     StartItem,
 )
-from app.services.streaming.manager import StreamingManager, provider_decoder
+from app.services.streaming.manager import StreamingManager
+from app.services.streaming.setup import PendingStart, build_engine, resolve_start
 from app.services.streaming.state import Message, SessionState, SessionStateMachine
-from app.services.streaming.vad import StreamingVad
 from providers.base import SAMPLE_RATE
-from providers.registry import OPENAI_ALIAS, ProviderRegistry, Resolved
+from providers.registry import ProviderRegistry
 from schemas.auth import Principal
 from schemas.errors import (
-    CapabilityNotSupported,
     GatewayError,
     InvalidRequest,
     PayloadTooLarge,
     ServiceUnavailable,
 )
-from schemas.options import TranscriptionOptions
-from schemas.streaming import ControlType, ResolvedConfig, StartMessage, VadConfig
+from schemas.streaming import ControlType, ResolvedConfig, StartMessage
 
 T = TypeVar("T")
 MS = SAMPLE_RATE // 1000
@@ -103,7 +101,7 @@ class LiveSession:
         self._received = 0  # samples (16 kHz) accepted from the client
         self._started = time.monotonic()
         self._converter: FrameConverter | None = None
-        self._pending_start: tuple[StartMessage, Resolved, ResolvedConfig] | None = None
+        self._pending_start: PendingStart | None = None
         self._config: ResolvedConfig | None = None
         self._engine: OnlineTranscriber | None = None
         self._inflight: asyncio.Future[Any] | None = None
@@ -278,8 +276,8 @@ class LiveSession:
 
     async def _begin(self, start: StartMessage) -> None:
         """Validate ``start``, count it against the provider's rate limit, queue the engine."""
-        pending = self._configure(start)
-        await self._admit_provider(pending[1].provider.name)  # 429-style error if refused
+        pending = resolve_start(start, self._settings, self._registry)
+        await self._admit_provider(pending.target.provider.name)  # 429-style error if refused
         self._pending_start = pending
         self._converter = FrameConverter(start.sample_rate, start.encoding)
         await self._inbox.put(StartItem(start))
@@ -295,40 +293,6 @@ class LiveSession:
             piece = samples[first : first + self._max_step]
             self._received += len(piece)
             await self._inbox.put(AudioItem(piece, paused=paused))
-
-    def _configure(self, start: StartMessage) -> tuple[StartMessage, Resolved, ResolvedConfig]:
-        """Validate ``start`` against the registry and limits; nothing is applied yet."""
-        s = self._settings
-        target = self._registry.resolve(start.model or OPENAI_ALIAS)
-        if not target.provider.capabilities().streaming:
-            raise CapabilityNotSupported(
-                f"model '{target.label}' does not support live streaming", param="model"
-            )
-        beam = start.beam_size or s.stream_beam_size
-        if beam > s.max_beam_size:
-            raise InvalidRequest(f"beam_size must be at most {s.max_beam_size}", param="beam_size")
-        if start.prompt and len(start.prompt) > s.max_prompt_chars:
-            raise InvalidRequest(
-                f"prompt must be at most {s.max_prompt_chars} characters", param="prompt"
-            )
-        vad = VadConfig(
-            enabled=start.vad.enabled,
-            silence_ms=start.vad.silence_ms or s.stream_vad_silence_ms,
-            threshold=start.vad.threshold or s.stream_vad_threshold,
-            preroll_ms=LiveEngineConfig.preroll_ms
-            if start.vad.preroll_ms is None
-            else start.vad.preroll_ms,
-        )
-        config = ResolvedConfig(
-            model=target.label,
-            language=start.language,
-            sample_rate=start.sample_rate,
-            encoding=start.encoding,
-            partials=start.partials,
-            beam_size=beam,
-            vad=vad,
-        )
-        return start, target, config
 
     # -- decoder loop ---------------------------------------------------------------------
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
@@ -392,33 +356,11 @@ class LiveSession:
         return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
     async def _start(self) -> None:
-        assert self._pending_start is not None
-        start, target, config = self._pending_start
-        s = self._settings
-        options = TranscriptionOptions(
-            language=start.language,
-            beam_size=config.beam_size,
-            best_of=1,
-            temperature=0.0,
-            word_timestamps=True,
-        )
-        vad = config.vad
-        engine_config = LiveEngineConfig(
-            partials=start.partials,
-            silence_ms=vad.silence_ms or s.stream_vad_silence_ms,
-            preroll_ms=LiveEngineConfig.preroll_ms if vad.preroll_ms is None else vad.preroll_ms,
-            max_buffer_s=s.stream_max_buffer_s,
-            initial_prompt=start.prompt,
-        )
-
-        def build() -> OnlineTranscriber:
-            threshold = vad.threshold or s.stream_vad_threshold
-            detector = StreamingVad(threshold) if vad.enabled else None
-            return OnlineTranscriber(provider_decoder(target, options), engine_config, detector)
-
-        self._engine = await self._run(build)
-        self._config = config
-        await self._announce(config)
+        pending = self._pending_start
+        assert pending is not None
+        self._engine = await self._run(build_engine, pending, self._settings)
+        self._config = pending.config
+        await self._announce(pending.config)
 
     async def _finish(self, reason: str, since: float, error: GatewayError | None = None) -> None:
         if self._engine is not None:
