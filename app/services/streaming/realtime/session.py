@@ -159,6 +159,10 @@ class RealtimeSession(LiveSession):
                 )
         await super()._fail(exc)
 
+    def _farewell(self, reason: str) -> list[BaseModel]:
+        """A turn the engine's last finalize left open (speech without words) completes."""
+        return list(self._turns.complete([], 0.0)) if self._turns.open_item else []
+
     def _error_event(self, exc: GatewayError, *, fatal: bool) -> BaseModel:
         client_event = None if fatal else self._event_id  # fatal ones end the session
         return ErrorEvent(error=RealtimeError.from_error(exc, client_event))
