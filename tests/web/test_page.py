@@ -16,23 +16,17 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webdriver import WebDriver
 
 from app.core.config import load_settings
 from tests.support.audio import speech, wer
 from tests.support.server import running_server
 
-webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
-
-pytestmark = [
-    pytest.mark.model,
-    pytest.mark.skipif(
-        not (shutil.which("chromium") and shutil.which("chromedriver")),
-        reason="needs Debian's chromium and chromium-driver (Helper_Scripts/bootstrap.sh)",
-    ),
-]
+pytestmark = pytest.mark.model
 
 UPLOAD = "Please remember to bring your umbrella tomorrow morning."
 LIVE = "My sister likes to read books in the garden. Our team will meet at the station."
@@ -60,7 +54,9 @@ def downloads(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def browser(downloads: Path) -> Iterator[WebDriver]:
     mic = speech(LIVE, gap_ms=1200, rate=48_000)
     options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or "chromium"
+    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
+    assert chromium and chromedriver, "install chromium and chromium-driver (bootstrap.sh)"
+    options.binary_location = chromium
     for arg in (
         "--headless=new",
         "--no-sandbox",  # CI runs as root
@@ -75,7 +71,7 @@ def browser(downloads: Path) -> Iterator[WebDriver]:
         "prefs",
         {"download.default_directory": str(downloads), "download.prompt_for_download": False},
     )
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    driver = webdriver.Chrome(service=Service(chromedriver), options=options)
     driver.execute_cdp_cmd(
         "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
     )
@@ -183,8 +179,6 @@ def test_phone_width_and_keyboard(browser: WebDriver, model_server: str) -> None
         assert width <= 390  # nothing forces sideways scrolling
         tab = browser.find_element(By.ID, "tab-transcribe")
         tab.click()
-        from selenium.webdriver.common.keys import Keys
-
         tab.send_keys(Keys.ARROW_RIGHT)
         assert browser.switch_to.active_element.get_attribute("id") == "tab-live"
         assert browser.find_element(By.ID, "panel-live").is_displayed()
