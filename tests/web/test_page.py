@@ -134,6 +134,12 @@ def test_live_captions_from_the_fake_microphone(browser: WebDriver, model_server
     until(lambda: "sister" in text_of(browser, "#finals").lower(), timeout=40)
     shot(browser, "live")
     until(lambda: "station" in text_of(browser, "#finals").lower(), timeout=40)
+    pause = browser.find_element(By.ID, "live-pause")
+    pause.click()  # the clip has ended: pause and resume over the fake microphone's silence
+    assert browser.find_element(By.ID, "live-state").text == "paused"
+    assert pause.text == "Resume"
+    pause.click()
+    assert browser.find_element(By.ID, "live-state").text == "listening"
     browser.find_element(By.ID, "live-stop").click()
     until(lambda: browser.find_element(By.ID, "live-state").text in ("stopped", "idle"))
     finals = text_of(browser, "#finals .final")
