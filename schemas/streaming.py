@@ -42,6 +42,8 @@ class VadConfig(BaseModel):
     enabled: bool = True
     silence_ms: int | None = Field(None, ge=100, le=10_000)
     threshold: float | None = Field(None, gt=0.0, lt=1.0)
+    #: audio kept before the detected speech onset (the server's default is 300 ms)
+    preroll_ms: int | None = Field(None, ge=0, le=2_000)
 
 
 class StartMessage(BaseModel):

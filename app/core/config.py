@@ -146,6 +146,9 @@ class Settings(BaseSettings):
     webhook_poll_s: float = _env("STT_WEBHOOK_POLL_S", 2.0, gt=0, le=60)
     webhook_concurrency: int = _env("STT_WEBHOOK_CONCURRENCY", 8, ge=1, le=256)
     public_base_url: str | None = _env("STT_PUBLIC_BASE_URL", None, max_length=2048)
+    # the browser page at / and browsers on other origins (Docs/Web_UI.md)
+    web_ui_enabled: bool = _env("STT_WEB_UI_ENABLED", True)
+    cors_origins: str = _env("STT_CORS_ORIGINS", "")
 
     # authentication (Docs/Security_and_Operations.md)
     auth_mode: Literal["none", "api_key", "jwt"] = _env("STT_AUTH_MODE", "none")
@@ -323,6 +326,13 @@ class Settings(BaseSettings):
     @property
     def audio_store_dir(self) -> Path:
         return self.data_dir / "audio"
+
+    @property
+    def cors_origin_list(self) -> tuple[str, ...]:
+        """``STT_CORS_ORIGINS``: comma-separated origins (``https://intranet.example``) whose
+        pages may call the API from a browser; empty (the default) turns CORS off, ``*``
+        allows any origin (credentials still travel only in headers the page sets)."""
+        return tuple(o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip())
 
     @property
     def url_allowlist_entries(self) -> tuple[str, ...]:

@@ -18,8 +18,8 @@ audio_stt_real_time_factor                      histogram  provider, model
 audio_stt_fallbacks_total                       counter    from_provider, to_provider, reason
 audio_stt_rate_limited_total                    counter    scope (global | user | provider | ...)
 audio_stt_streaming_sessions                    gauge      (active sessions)
-audio_stt_streaming_sessions_started_total      counter
-audio_stt_streaming_sessions_ended_total        counter    outcome
+audio_stt_streaming_sessions_started_total      counter    protocol (native | realtime)
+audio_stt_streaming_sessions_ended_total        counter    outcome, protocol
 audio_stt_streaming_token_latency_seconds       histogram  (audio received -> partial/final)
 audio_stt_jobs_total                            counter    event (created, succeeded, ...)
 audio_stt_active_workers                        gauge      pool
@@ -90,10 +90,14 @@ FALLBACKS = Counter(
 RATE_LIMITED = Counter("audio_stt_rate_limited", "Requests refused by a rate limit", ("scope",))
 STREAMING_ACTIVE = Gauge("audio_stt_streaming_sessions", "Active WebSocket streaming sessions")
 STREAMING_STARTED = Counter(
-    "audio_stt_streaming_sessions_started", "Streaming sessions opened (after authentication)"
+    "audio_stt_streaming_sessions_started",
+    "Streaming sessions opened (after authentication), by protocol",
+    ("protocol",),
 )
 STREAMING_ENDED = Counter(
-    "audio_stt_streaming_sessions_ended", "Streaming sessions ended, by outcome", ("outcome",)
+    "audio_stt_streaming_sessions_ended",
+    "Streaming sessions ended, by outcome and protocol",
+    ("outcome", "protocol"),
 )
 TOKEN_LATENCY = Histogram(
     "audio_stt_streaming_token_latency_seconds",
@@ -163,15 +167,16 @@ def record_fallback(from_provider: str, to_provider: str, reason: str) -> None:
     FALLBACKS.labels(bounded(from_provider), bounded(to_provider), bounded(reason)).inc()
 
 
-def streaming_session_started() -> None:
+def streaming_session_started(protocol: str) -> None:
+    """``protocol``: ``native`` (the gateway's WebSocket protocol) or ``realtime`` (OpenAI's)."""
     STREAMING_ACTIVE.inc()
-    STREAMING_STARTED.inc()
+    STREAMING_STARTED.labels(bounded(protocol)).inc()
 
 
-def streaming_session_ended(outcome: str) -> None:
+def streaming_session_ended(outcome: str, protocol: str) -> None:
     """``outcome``: ``completed``, ``client_closed``, ``error``, ``rejected`` ..."""
     STREAMING_ACTIVE.dec()
-    STREAMING_ENDED.labels(bounded(outcome)).inc()
+    STREAMING_ENDED.labels(bounded(outcome), bounded(protocol)).inc()
 
 
 def observe_token_latency(seconds: float) -> None:

@@ -52,6 +52,19 @@ WindowDecoder = Callable[[np.ndarray, str | None], Hypothesis]
 
 
 @dataclass(frozen=True)
+class SpeechBoundary:
+    """The VAD heard speech begin (``started``) or end (after ``silence_ms``) at ``sample``
+    on the session timeline. Not a wire event: protocol adapters render it or skip it."""
+
+    started: bool
+    sample: int
+
+    @property
+    def type(self) -> str:
+        return "speech_started" if self.started else "speech_stopped"
+
+
+@dataclass(frozen=True)
 class LiveEngineConfig:
     partials: bool = True
     silence_ms: int = 600
@@ -61,7 +74,7 @@ class LiveEngineConfig:
     initial_prompt: str | None = None
 
 
-Event = PartialEvent | FinalEvent
+Event = PartialEvent | FinalEvent | SpeechBoundary
 
 
 class OnlineTranscriber:
@@ -129,12 +142,14 @@ class OnlineTranscriber:
             if window.speech:
                 if not self._has_speech:
                     self._has_speech = True
-                    self._onset = window.end - 512
+                    self._onset = window.end - WINDOW
+                    events.append(SpeechBoundary(started=True, sample=self._onset))
                 self._speech_end = window.end
             elif self._has_speech and window.end - self._speech_end >= silence:
                 cut = window.end - chunk_start
                 self._append(samples[taken:cut])
                 taken = cut
+                events.append(SpeechBoundary(started=False, sample=self._speech_end))
                 events += self._end_utterance("silence", decode=True)
         self._append(samples[taken:])
         if not self._has_speech:
@@ -148,6 +163,11 @@ class OnlineTranscriber:
         if not (self._has_speech and len(self._buffer)) and not self._agreement.committed:
             return []
         return self._end_utterance(reason, decode=True)
+
+    def discard(self) -> None:
+        """Forget the current utterance without a final (the client cleared its input)."""
+        self._agreement.take_committed(keep_context=False)
+        self._reset_utterance()
 
     # -- internals ------------------------------------------------------------------------
     def _append(self, samples: np.ndarray) -> None:
@@ -293,13 +313,17 @@ class OnlineTranscriber:
         hypothesis = self._decode() if decode else None
         self._agreement.flush(hypothesis)
         events = self._emit_final(self._agreement.take_committed(keep_context=False), reason)
+        self._reset_utterance()
+        return events
+
+    def _reset_utterance(self) -> None:
         self._buffer_start = self.processed_samples
         self._buffer = np.zeros(0, dtype=np.float32)
         self._has_speech = self._vad is None
         self._onset = None
         self._decoded_end = -1
         self._last_hypothesis = []
-        return events
+        self._last_partial = ()
 
     def _emit_final(self, words: list[TimedWord], reason: FinalReason) -> list[Event]:
         self._last_partial = ()

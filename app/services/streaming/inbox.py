@@ -40,6 +40,13 @@ class ControlItem:
 
 
 @dataclass(frozen=True)
+class DiscardItem:
+    """Drop the audio of the current utterance (Realtime ``input_audio_buffer.clear``)."""
+
+    received_at: float = field(default_factory=time.monotonic, compare=False)
+
+
+@dataclass(frozen=True)
 class ShutdownItem:
     """The reader ends the session (idle timeout, limits, abuse): finalize, report, close."""
 
@@ -47,7 +54,7 @@ class ShutdownItem:
     received_at: float = field(default_factory=time.monotonic, compare=False)
 
 
-Item = AudioItem | StartItem | ControlItem | ShutdownItem
+Item = AudioItem | StartItem | ControlItem | DiscardItem | ShutdownItem
 
 
 class Inbox:
@@ -67,6 +74,12 @@ class Inbox:
         if isinstance(item, AudioItem):
             self.samples += len(item.samples)
         self._ready.set()
+
+    def drop_audio(self) -> None:
+        """Forget the audio still waiting (not yet decoded); control items stay."""
+        self._items = deque(item for item in self._items if not isinstance(item, AudioItem))
+        self.samples = 0
+        self._room.set()
 
     def peek(self) -> Item | None:
         return self._items[0] if self._items else None

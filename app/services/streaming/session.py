@@ -1,49 +1,25 @@
-"""One live WebSocket session: a socket reader and a decoder loop joined by an :class:`Inbox`.
+"""One live session in the gateway's own WebSocket protocol (DESIGN.md section 5).
 
-The reader parses frames, enforces the state machine and limits (the ``start`` message also
-counts against the provider's rate limit, like a REST call), converts audio to 16 kHz and
-queues it (blocking when the decoder falls behind: backpressure). The decoder loop takes audio
-in steps of ``STT_STREAM_MIN_STEP_MS``..``STT_STREAM_MAX_STEP_MS``, runs the engine in the
-decode pool and sends its events; each partial/final observes
-``audio_stt_streaming_token_latency_seconds`` from the arrival of the oldest audio (or control
-message) it answers. The session's lease is released on every exit path, after
-any decode still running in a worker thread has finished.
+The ``start`` message configures the engine (and counts against the provider's rate limit,
+like a REST call); audio arrives as binary frames or ``audio`` messages; ``pause``/``resume``/
+``commit``/``stop`` steer it. The server answers with ``start``, ``partial``, ``final``, ``ack``,
+``error`` and ``end`` events. The lease, reader, decoder loop and limits are the shared
+:class:`~app.services.streaming.live.LiveSession`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import time
-import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, TypeVar
+from collections.abc import MutableMapping, Sequence
+from typing import Any
 
-import anyio
-import numpy as np
-from loguru import logger
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected
+from pydantic import BaseModel
 
-from app.core import metrics
-from app.core.errors import WS_CLOSE_NORMAL, websocket_close_code
-from app.services.streaming.audio import FrameConverter
-from app.services.streaming.engine import Event, LiveEngineConfig, OnlineTranscriber
-from app.services.streaming.inbox import AudioItem, ControlItem, Inbox, ShutdownItem, StartItem
-from app.services.streaming.manager import StreamingManager, provider_decoder
+from app.services.streaming.engine import Event, SpeechBoundary
+from app.services.streaming.inbox import ControlItem, DiscardItem
+from app.services.streaming.live import MS, LiveSession
 from app.services.streaming.protocol import decode_base64, parse_text
-from app.services.streaming.state import Message, SessionState, SessionStateMachine
-from app.services.streaming.vad import StreamingVad
-from providers.base import SAMPLE_RATE
-from providers.registry import OPENAI_ALIAS, ProviderRegistry, Resolved
-from schemas.auth import Principal
-from schemas.errors import (
-    CapabilityNotSupported,
-    GatewayError,
-    InvalidRequest,
-    PayloadTooLarge,
-    ServiceUnavailable,
-)
-from schemas.options import TranscriptionOptions
+from app.services.streaming.state import Message
+from schemas.errors import GatewayError
 from schemas.streaming import (
     AckEvent,
     AudioMessage,
@@ -51,228 +27,18 @@ from schemas.streaming import (
     EndEvent,
     ErrorEvent,
     ResolvedConfig,
-    ServerEvent,
     SessionLimits,
     SessionSummary,
     SessionUsage,
     StartEvent,
     StartMessage,
-    VadConfig,
 )
 
-T = TypeVar("T")
-_MS = SAMPLE_RATE // 1000
-#: the step size while more audio would not change the next decode (see ``_coalesce``)
-QUIET_STEP_MS = 100
-_SEND_ERRORS = (WebSocketDisconnect, WebSocketDisconnected, OSError, TimeoutError)
-AdmitProvider = Callable[[str], Awaitable[None]]  # RateLimits.admit_provider
 
-
-async def _no_provider_limit(_provider: str) -> None:
-    return None
-
-
-class ClientGone(Exception):
-    """The peer vanished (or stopped reading); nothing more can be sent."""
-
-
-class StreamSession:
-    def __init__(
-        self,
-        websocket: WebSocket,
-        *,
-        manager: StreamingManager,
-        registry: ProviderRegistry,
-        principal: Principal,
-        admit_provider: AdmitProvider = _no_provider_limit,
-    ) -> None:
-        self.id = uuid.uuid4().hex
-        self._admit_provider = admit_provider
-        self._ws = websocket
-        self._manager = manager
-        self._settings = s = manager.settings
-        self._registry = registry
-        self._principal = principal
-        self._machine = SessionStateMachine()
-        self._inbox = Inbox(max_samples=s.stream_max_buffered_ms * _MS)
-        self._min_step = s.stream_min_step_ms * _MS
-        self._max_step = s.stream_max_step_ms * _MS
-        self._send_lock = asyncio.Lock()
-        self._closed = False
-        self._errors = 0
-        self._received = 0  # samples (16 kHz) accepted from the client
-        self._started = time.monotonic()
-        self._converter: FrameConverter | None = None
-        self._pending_start: tuple[StartMessage, Resolved, ResolvedConfig] | None = None
-        self._config: ResolvedConfig | None = None
-        self._engine: OnlineTranscriber | None = None
-        self._inflight: asyncio.Future[Any] | None = None
-
-    # -- lifecycle ------------------------------------------------------------------------
-    async def run(self) -> None:
-        """Serve the (accepted) socket until the session ends; never raises."""
-        try:
-            lease = self._manager.leases.acquire(self._principal.user_id)
-        except ServiceUnavailable as exc:
-            logger.info("stream refused for {}: {}", self._principal.user_id, exc.message)
-            await self._fail(exc)
-            return
-        logger.info("stream {} opened by {} ({})", self.id, self._principal.user_id, lease.id)
-        reader = asyncio.create_task(self._read(), name=f"stream-read-{self.id}")
-        processor = asyncio.create_task(self._process(), name=f"stream-decode-{self.id}")
-        try:
-            await self._supervise(reader, processor)
-        except ClientGone:
-            logger.info("stream {}: client went away", self.id)
-        except GatewayError as exc:
-            await self._fail(exc)
-        except Exception as exc:  # the session boundary: log, tell the client, close
-            logger.opt(exception=exc).error("stream {} crashed", self.id)
-            await self._fail(GatewayError("the server hit an unexpected error"))
-        finally:
-            try:
-                for task in (reader, processor):
-                    task.cancel()
-                await asyncio.gather(reader, processor, return_exceptions=True)
-                if self._inflight is not None:
-                    await asyncio.wait([self._inflight])  # a worker thread may still decode
-            finally:
-                # Under anyio cancellation every await above can raise again; the lease must
-                # be returned regardless, or the capacity slot leaks.
-                lease.release()
-                self._machine.close()
-                logger.info(
-                    "stream {} closed: {:.1f}s audio, {} segments",
-                    self.id,
-                    self._received / SAMPLE_RATE,
-                    self._engine.segments if self._engine else 0,
-                )
-
-    async def _supervise(self, reader: asyncio.Task[None], processor: asyncio.Task[None]) -> None:
-        done, _ = await asyncio.wait({reader, processor}, return_when=asyncio.FIRST_COMPLETED)
-        if processor in done:
-            processor.result()
-            return
-        reader.result()  # ClientGone propagates; a normal return means stop/shutdown is queued
-        await processor
-
-    # -- sending --------------------------------------------------------------------------
-    async def _send(self, event: ServerEvent) -> None:
-        async with self._send_lock:
-            if self._closed:
-                raise ClientGone
-            try:
-                with anyio.fail_after(self._settings.stream_idle_timeout_s):
-                    await self._ws.send_text(event.model_dump_json())
-            except _SEND_ERRORS:
-                self._closed = True
-                raise ClientGone from None
-
-    async def _send_all(self, events: list[Event], since: float) -> None:
-        """Send partials/finals; ``since``: when the audio or control they answer arrived."""
-        for event in events:
-            await self._send(event)
-            metrics.observe_token_latency(time.monotonic() - since)
-
-    async def _close(self, code: int, reason: str = "") -> None:
-        async with self._send_lock:
-            if self._closed:
-                return
-            self._closed = True
-            with contextlib.suppress(*_SEND_ERRORS):
-                await self._ws.close(code, reason[:120])
-
-    async def _fail(self, exc: GatewayError) -> None:
-        """Fatal error: report it, end the session, close with the mapped code."""
-        try:
-            await self._send(ErrorEvent.from_error(exc, fatal=True))
-            if self._engine is not None:
-                await self._send(self._end_event(exc.code))
-        except ClientGone:
-            return
-        await self._close(websocket_close_code(exc), exc.code)
-
-    def _end_event(self, reason: str) -> EndEvent:
-        engine = self._engine
-        return EndEvent(
-            session_id=self.id,
-            reason=reason,
-            summary=SessionSummary(
-                text=engine.text if engine else "",
-                segments=engine.segments if engine else 0,
-                language=engine.language if engine else None,
-                model=self._config.model if self._config else "",
-            ),
-            usage=SessionUsage(
-                duration_ms=self._received // _MS,
-                processing_ms=round(engine.processing_s * 1000) if engine else 0,
-                decodes=engine.decodes if engine else 0,
-            ),
-        )
-
-    async def _ack(self, control: ControlType | None = None) -> None:
-        processed = self._engine.processed_samples if self._engine else 0
-        await self._send(
-            AckEvent(
-                received_ms=self._received // _MS, processed_ms=processed // _MS, control=control
-            )
-        )
-
-    # -- reader ---------------------------------------------------------------------------
-    async def _read(self) -> None:
-        s = self._settings
-        while True:
-            remaining = s.stream_max_session_s - (time.monotonic() - self._started)
-            try:
-                if remaining <= 0:
-                    raise TimeoutError
-                # anyio's timeout, not asyncio.wait_for: on Python 3.11 wait_for can swallow a
-                # cancellation that races with completion, and the handler then never ends
-                with anyio.fail_after(min(s.stream_idle_timeout_s, remaining)):
-                    message = await self._ws.receive()
-            except TimeoutError:
-                await self._inbox.put(ShutdownItem(self._timeout_error()))
-                return
-            if message["type"] == "websocket.disconnect":
-                raise ClientGone
-            try:
-                if await self._handle(message):
-                    return
-            except GatewayError as exc:
-                self._errors += 1
-                fatal = isinstance(exc, PayloadTooLarge)
-                if self._errors > s.stream_max_protocol_errors:
-                    exc = InvalidRequest(
-                        f"too many invalid messages ({self._errors}); last: {exc.message}",
-                        code="too_many_errors",
-                    )
-                    fatal = True
-                if fatal:
-                    await self._inbox.put(ShutdownItem(exc))
-                    return
-                await self._send(ErrorEvent.from_error(exc, fatal=False))
-
-    def _timeout_error(self) -> InvalidRequest:
-        limit = self._settings.stream_max_session_s
-        if time.monotonic() - self._started >= limit:
-            return InvalidRequest(
-                f"the session reached its maximum length of {limit:g}s",
-                code="session_too_long",
-            )
-        return InvalidRequest(
-            f"no message for {self._settings.stream_idle_timeout_s:g}s", code="idle_timeout"
-        )
-
+class StreamSession(LiveSession):
     async def _handle(self, message: MutableMapping[str, Any]) -> bool:
         """Handle one frame; True once ``stop`` has been queued (the reader is done)."""
         data, text = message.get("bytes"), message.get("text")
-        size = len(data) if data is not None else len(text or "")
-        limit = self._settings.stream_max_message_bytes
-        if size > limit:
-            raise PayloadTooLarge(
-                f"a {size}-byte message exceeds the {limit}-byte limit; send smaller frames",
-                code="message_too_big",
-            )
         if data is not None:
             await self._audio(data)
             return False
@@ -281,11 +47,7 @@ class StreamSession:
             await self._audio(decode_base64(parsed.data))
         elif isinstance(parsed, StartMessage):
             self._machine.check(Message.START)
-            pending = self._configure(parsed)
-            await self._admit_provider(pending[1].provider.name)  # 429-style error if refused
-            self._pending_start = pending
-            self._converter = FrameConverter(parsed.sample_rate, parsed.encoding)
-            await self._inbox.put(StartItem(parsed))
+            await self._begin(parsed)
             self._machine.apply(Message.START)
         else:
             kind = Message(parsed.type.value)
@@ -297,140 +59,21 @@ class StreamSession:
             return kind is Message.STOP
         return False
 
-    async def _audio(self, data: bytes) -> None:
-        self._machine.check(Message.AUDIO)
-        assert self._converter is not None  # set by start
-        await self._queue_audio(self._converter.convert(data))
+    async def _deliver(self, events: Sequence[Event], since: float) -> None:
+        for event in events:
+            if not isinstance(event, SpeechBoundary):  # no VAD events in this protocol
+                await self._send_timed(event, since)
 
-    async def _queue_audio(self, samples: np.ndarray) -> None:
-        paused = self._machine.state is SessionState.PAUSED
-        for first in range(0, len(samples), self._max_step):
-            piece = samples[first : first + self._max_step]
-            self._received += len(piece)
-            await self._inbox.put(AudioItem(piece, paused=paused))
+    async def _control(self, item: ControlItem | DiscardItem) -> None:
+        assert isinstance(item, ControlItem)  # this protocol has no clear
+        if item.control is not ControlType.RESUME:
+            reason = "pause" if item.control is ControlType.PAUSE else "commit"
+            events = await self._run(self._require_engine().finalize, reason)
+            await self._deliver(events, item.received_at)
+        await self._ack_control(item.control)
 
-    def _configure(self, start: StartMessage) -> tuple[StartMessage, Resolved, ResolvedConfig]:
-        """Validate ``start`` against the registry and limits; nothing is applied yet."""
+    async def _announce(self, config: ResolvedConfig) -> None:
         s = self._settings
-        target = self._registry.resolve(start.model or OPENAI_ALIAS)
-        if not target.provider.capabilities().streaming:
-            raise CapabilityNotSupported(
-                f"model '{target.label}' does not support live streaming", param="model"
-            )
-        beam = start.beam_size or s.stream_beam_size
-        if beam > s.max_beam_size:
-            raise InvalidRequest(f"beam_size must be at most {s.max_beam_size}", param="beam_size")
-        if start.prompt and len(start.prompt) > s.max_prompt_chars:
-            raise InvalidRequest(
-                f"prompt must be at most {s.max_prompt_chars} characters", param="prompt"
-            )
-        vad = VadConfig(
-            enabled=start.vad.enabled,
-            silence_ms=start.vad.silence_ms or s.stream_vad_silence_ms,
-            threshold=start.vad.threshold or s.stream_vad_threshold,
-        )
-        config = ResolvedConfig(
-            model=target.label,
-            language=start.language,
-            sample_rate=start.sample_rate,
-            encoding=start.encoding,
-            partials=start.partials,
-            beam_size=beam,
-            vad=vad,
-        )
-        return start, target, config
-
-    # -- decoder loop ---------------------------------------------------------------------
-    async def _run(self, fn: Callable[..., T], *args: object) -> T:
-        """Run ``fn`` in the decode pool; if this task is cancelled the thread still finishes
-        (``run`` waits for it before releasing the lease)."""
-        future = asyncio.ensure_future(self._manager.run(fn, *args))
-        self._inflight = future
-        return await asyncio.shield(future)
-
-    async def _process(self) -> None:
-        while True:
-            item = await self._inbox.get()
-            if isinstance(item, StartItem):
-                await self._start()
-            elif isinstance(item, AudioItem):
-                engine = self._require_engine()
-                if item.paused:
-                    events = await self._run(engine.skip, len(item.samples))
-                else:
-                    events = await self._run(engine.feed, await self._coalesce(item))
-                await self._send_all(events, item.received_at)
-                await self._ack()
-            elif isinstance(item, ControlItem):
-                if item.control is ControlType.STOP:
-                    await self._finish("stop", item.received_at)
-                    return
-                if item.control is not ControlType.RESUME:
-                    reason = "pause" if item.control is ControlType.PAUSE else "commit"
-                    events = await self._run(self._require_engine().finalize, reason)
-                    await self._send_all(events, item.received_at)
-                await self._ack(item.control)
-            else:
-                await self._finish(item.error.code, item.received_at, item.error)
-                return
-
-    def _require_engine(self) -> OnlineTranscriber:
-        assert self._engine is not None  # the state machine admits nothing else before start
-        return self._engine
-
-    async def _coalesce(self, first: AudioItem) -> np.ndarray:
-        """Gather queued audio into one step of at least ``min_step`` (unless a control
-        message follows) and at most ``max_step`` samples.
-
-        While the engine is settled more audio would not change the next decode (or there
-        is none to do), so a step needs no more than :data:`QUIET_STEP_MS`: the decode that
-        completes an utterance starts as soon as its speech has ended, and the final leaves
-        as soon as the silence is long enough, instead of up to a whole step later.
-        """
-        engine = self._require_engine()
-        floor = min(self._min_step, QUIET_STEP_MS * _MS) if engine.settled else self._min_step
-        parts, total = [first.samples], len(first.samples)
-        while total < self._max_step:
-            nxt = self._inbox.peek()
-            if nxt is None:
-                if total >= floor:
-                    break
-                nxt = await self._inbox.wait()
-            if not isinstance(nxt, AudioItem) or nxt.paused:
-                break
-            if total + len(nxt.samples) > self._max_step:
-                break
-            await self._inbox.get()
-            parts.append(nxt.samples)
-            total += len(nxt.samples)
-        return np.concatenate(parts) if len(parts) > 1 else parts[0]
-
-    async def _start(self) -> None:
-        assert self._pending_start is not None
-        start, target, config = self._pending_start
-        s = self._settings
-        options = TranscriptionOptions(
-            language=start.language,
-            beam_size=config.beam_size,
-            best_of=1,
-            temperature=0.0,
-            word_timestamps=True,
-        )
-        vad = config.vad
-        engine_config = LiveEngineConfig(
-            partials=start.partials,
-            silence_ms=vad.silence_ms or s.stream_vad_silence_ms,
-            max_buffer_s=s.stream_max_buffer_s,
-            initial_prompt=start.prompt,
-        )
-
-        def build() -> OnlineTranscriber:
-            threshold = vad.threshold or s.stream_vad_threshold
-            detector = StreamingVad(threshold) if vad.enabled else None
-            return OnlineTranscriber(provider_decoder(target, options), engine_config, detector)
-
-        self._engine = await self._run(build)
-        self._config = config
         await self._send(
             StartEvent(
                 session_id=self.id,
@@ -444,13 +87,38 @@ class StreamSession:
             )
         )
 
-    async def _finish(self, reason: str, since: float, error: GatewayError | None = None) -> None:
-        if self._engine is not None:
-            final = "stop" if error is None else "shutdown"
-            await self._send_all(await self._run(self._engine.finalize, final), since)
-        if error is not None:
-            await self._send(ErrorEvent.from_error(error, fatal=True))
-        if self._engine is not None:
-            await self._send(self._end_event(reason))
-        code = WS_CLOSE_NORMAL if error is None else websocket_close_code(error)
-        await self._close(code, reason)
+    async def _ack(self) -> None:
+        await self._ack_control(None)
+
+    async def _ack_control(self, control: ControlType | None) -> None:
+        processed = self._engine.processed_samples if self._engine else 0
+        await self._send(
+            AckEvent(
+                received_ms=self._received // MS, processed_ms=processed // MS, control=control
+            )
+        )
+
+    def _error_event(self, exc: GatewayError, *, fatal: bool) -> BaseModel:
+        return ErrorEvent.from_error(exc, fatal=fatal)
+
+    def _farewell(self, reason: str) -> list[BaseModel]:
+        engine = self._engine
+        if engine is None:
+            return []
+        return [
+            EndEvent(
+                session_id=self.id,
+                reason=reason,
+                summary=SessionSummary(
+                    text=engine.text,
+                    segments=engine.segments,
+                    language=engine.language,
+                    model=self._config.model if self._config else "",
+                ),
+                usage=SessionUsage(
+                    duration_ms=self._received // MS,
+                    processing_ms=round(engine.processing_s * 1000),
+                    decodes=engine.decodes,
+                ),
+            )
+        ]
