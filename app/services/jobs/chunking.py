@@ -136,10 +136,23 @@ def merge_chunks(
     chunks: Sequence[ChunkTranscript], *, tolerance_s: float = DEDUP_TOLERANCE_S
 ) -> list[Segment]:
     """One list of segments from overlapping chunks (see the module docstring)."""
+    return [seg for part in merge_parts(chunks, tolerance_s=tolerance_s) for seg in part]
+
+
+def merge_parts(
+    chunks: Sequence[ChunkTranscript], *, tolerance_s: float = DEDUP_TOLERANCE_S
+) -> list[list[Segment]]:
+    """:func:`merge_chunks`'s result, split by the chunk each segment comes from.
+
+    Chunk ``i``'s part depends only on the spans of chunks ``0..i+1`` and the segments of chunks
+    ``0..i``: later chunks add segments after it and never change it. So a prefix of finished
+    chunks followed by the next chunk's span with no segments yet gives those chunks' final
+    parts (the job event stream sends them while the rest is still being transcribed).
+    """
     if len(chunks) == 1:
-        return list(chunks[0].segments)
+        return [list(chunks[0].segments)]
     cuts = cut_points([(c.start, c.end) for c in chunks])
-    merged: list[tuple[Segment, list[Word]]] = []
+    parts: list[list[Segment]] = []
     tail: list[Word] = []
     for i, chunk in enumerate(chunks):
         lo = cuts[i - 1] - tolerance_s if i else float("-inf")
@@ -156,25 +169,29 @@ def merge_chunks(
         by_segment: dict[int, list[Word]] = {}
         for s, w in kept:
             by_segment.setdefault(s, []).append(w)
-        for s, words in by_segment.items():
-            merged.append((chunk.segments[s], words))
+        parts.append([_rebuild(chunk.segments[s], words) for s, words in by_segment.items()])
         tail = [w for _, w in kept][-MAX_ALIGN_WORDS:]
-    return _monotonic([_rebuild(seg, words) for seg, words in merged])
+    return _monotonic(parts)
 
 
-def _monotonic(segments: list[Segment]) -> list[Segment]:
+def _monotonic(parts: list[list[Segment]]) -> list[list[Segment]]:
     """Nudge word starts that two chunks placed slightly out of order (tens of ms)."""
     cursor = float("-inf")
     out = []
-    for seg in segments:
-        if seg.words:
-            words = []
-            for w in seg.words:
-                start = max(w.start, cursor)
-                words.append(w.model_copy(update={"start": start, "end": max(w.end, start)}))
-                cursor = start
-            seg = seg.model_copy(update={"words": words, "start": max(seg.start, words[0].start)})
-        out.append(seg)
+    for part in parts:
+        fixed = []
+        for seg in part:
+            if seg.words:
+                words = []
+                for w in seg.words:
+                    start = max(w.start, cursor)
+                    words.append(w.model_copy(update={"start": start, "end": max(w.end, start)}))
+                    cursor = start
+                seg = seg.model_copy(
+                    update={"words": words, "start": max(seg.start, words[0].start)}
+                )
+            fixed.append(seg)
+        out.append(fixed)
     return out
 
 
