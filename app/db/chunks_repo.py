@@ -37,6 +37,15 @@ class ChunkRepository:
         ).all()
         return [_to_chunk(r) for r in rows]
 
+    def statuses(self, conn: Connection, job_id: str) -> list[ChunkStatus]:
+        """The job's chunk states in audio order, without their transcripts (cheap to poll)."""
+        rows = conn.execute(
+            sa.select(job_chunks.c.status)
+            .where(job_chunks.c.job_id == job_id)
+            .order_by(job_chunks.c.idx)
+        ).scalars()
+        return [ChunkStatus(s) for s in rows]
+
     def plan(
         self, conn: Connection, job_id: str, spans: Sequence[tuple[float, float]], now: datetime
     ) -> list[JobChunk]:

@@ -1,0 +1,205 @@
+"""Live progress of a job (``GET /v1/audio/jobs/{id}/events``), derived from durable state only.
+
+API replicas and workers share nothing but the database, so the stream polls it: the job row
+(status, progress, the stages it entered) and the job's chunks. Every event the stream can send
+is a function of that state, and so is its id; a client that reconnects with ``Last-Event-ID``
+gets exactly the events after that id.
+
+Event ids: one integer sequence per job, where ``N`` is the job's ``chunks_total`` (0 until the
+job is planned; 1 for a job transcribed whole, which has no chunk events)::
+
+    1                 stage transcribing
+    2 + k            chunk k's text (k = 0 .. N-1, sent in audio order once chunks 0..k are done)
+    2 + N + j        stage merging (j=0), diarization (1), vocabulary (2), saving (3)
+    6 + N            done (the job reached succeeded, failed, cancelled or dead)
+
+Stages a job skips leave gaps. ``job`` events (status and progress snapshots) are not part of the
+sequence: they carry the id of the last sequence event before them, are coalesced while nothing
+changes, and a (re)connected stream starts with a fresh one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from app.services.jobs.chunking import ChunkTranscript, cut_points, merge_parts
+from schemas.errors import InvalidRequest
+from schemas.jobs import (
+    ChunkStatus,
+    Job,
+    JobChunk,
+    JobChunkText,
+    JobPublic,
+    JobStage,
+    JobStageEvent,
+    entered_stages,
+)
+from schemas.transcript import Segment, Transcript, clean_text, join_text, normalise_segments
+from workers.sdk import JobQueue
+
+POLL_S = 0.5
+KEEPALIVE_S = 15.0
+RETRY_MS = 2000
+LATER_STAGES = (JobStage.MERGING, JobStage.DIARIZATION, JobStage.VOCABULARY, JobStage.SAVING)
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """One Server-Sent Event: ``event`` is ``stage``, ``chunk``, ``job`` or ``done``."""
+
+    id: int
+    event: str
+    data: BaseModel
+
+    def encode(self) -> str:
+        return f"id: {self.id}\nevent: {self.event}\ndata: {self.data.model_dump_json()}\n\n"
+
+
+def done_id(chunks_total: int) -> int:
+    """The id of ``done``, the last in the job's sequence."""
+    return 2 + chunks_total + len(LATER_STAGES)
+
+
+def resume_after(last_event_id: str | None) -> int:
+    """The cursor for a client's ``Last-Event-ID`` (0, the start, when it has none)."""
+    if last_event_id is None or not last_event_id.strip():
+        return 0
+    try:
+        cursor = int(last_event_id.strip())
+    except ValueError:
+        cursor = -1
+    if cursor < 0:
+        raise InvalidRequest(
+            "Last-Event-ID must be an event id this stream sent (a non-negative integer)",
+            param="Last-Event-ID",
+        )
+    return cursor
+
+
+def sequence(job: Job, texts: Sequence[JobChunkText]) -> list[JobEvent]:
+    """Every sequence event ``job``'s state implies so far, ids ascending (module docstring);
+    ``texts`` are :func:`chunk_texts` of its chunks."""
+    stages = set(entered_stages(job))
+    events: list[JobEvent] = []
+    if JobStage.TRANSCRIBING.value in stages:
+        events.append(JobEvent(1, "stage", JobStageEvent(stage=JobStage.TRANSCRIBING)))
+    events += [JobEvent(2 + text.chunk, "chunk", text) for text in texts]
+    base = 2 + job.chunks_total
+    events += [
+        JobEvent(base + j, "stage", JobStageEvent(stage=stage))
+        for j, stage in enumerate(LATER_STAGES)
+        if stage.value in stages
+    ]
+    if job.status.terminal:
+        events.append(JobEvent(done_id(job.chunks_total), "done", JobPublic.of(job)))
+    return events
+
+
+def done_prefix(statuses: Sequence[ChunkStatus]) -> int:
+    """How many chunks, from the first on, are done (their text can be sent)."""
+    count = 0
+    while count < len(statuses) and statuses[count] is ChunkStatus.DONE:
+        count += 1
+    return count
+
+
+def chunk_texts(chunks: Sequence[JobChunk]) -> list[JobChunkText]:
+    """The final text of each chunk of the done prefix, merged with its neighbours and
+    normalised exactly as the handler builds the transcript (``merge_chunks`` then
+    ``build_transcript``), so the texts never change once sent.
+
+    The first pending chunk takes part with its span and no words: that fixes the cut that
+    ends the last done chunk (see :func:`~app.services.jobs.chunking.merge_parts`).
+    """
+    done = done_prefix([c.status for c in chunks])
+    if done == 0:
+        return []
+    pieces = [
+        ChunkTranscript(c.start, c.end, Transcript.model_validate(c.transcript).segments)
+        for c in chunks[:done]
+    ]
+    if done < len(chunks):
+        pieces.append(ChunkTranscript(chunks[done].start, chunks[done].end, []))
+    parts = merge_parts(pieces)[:done]
+    duration = chunks[-1].end  # the plan's last span ends where the recording does
+    normalised = iter(normalise_segments([s for part in parts for s in part], duration))
+    bounds = [0.0, *cut_points([(c.start, c.end) for c in chunks]), duration]
+    texts = []
+    for k, part in enumerate(parts):
+        # normalisation drops segments without text; the rest keep their order
+        segments: list[Segment] = [next(normalised) for s in part if clean_text(s.text)]
+        texts.append(
+            JobChunkText(
+                chunk=k,
+                start=bounds[k],
+                end=bounds[k + 1],
+                text=join_text(segments),
+                segments=segments,
+            )
+        )
+    return texts
+
+
+@dataclass
+class JobEventSource:
+    """One client's view of one job: reads the durable state and returns what is new.
+
+    ``cursor`` is the id of the last sequence event the client has (its ``Last-Event-ID``).
+    Chunk texts are computed again only when the done prefix grows.
+    """
+
+    queue: JobQueue
+    owner: str
+    job_id: str
+    cursor: int = 0
+    _texts: list[JobChunkText] = field(default_factory=list)
+    _snapshot: tuple[Any, ...] | None = None
+
+    def poll(self) -> tuple[list[JobEvent], bool]:
+        """New events (sequence events after the cursor, and a ``job`` snapshot when the job
+        changed) and whether the stream ends (the job is terminal, or gone)."""
+        with self.queue.db.read() as conn:
+            job = self.queue.jobs.get(conn, self.job_id, self.owner)
+            statuses = self.queue.chunks.statuses(conn, self.job_id)
+        if job is None:
+            return [], True
+        if done_prefix(statuses) > len(self._texts):
+            self._texts = chunk_texts(self.queue.chunks_of(self.job_id))
+        events = [e for e in sequence(job, self._texts) if e.id > self.cursor]
+        done = [e for e in events if e.event == "done"]
+        out = [e for e in events if e.event != "done"]
+        if out:
+            self.cursor = out[-1].id
+        state = (job.status, job.progress, job.chunks_done, job.attempts, job.cancel_requested)
+        if state != self._snapshot:
+            self._snapshot = state
+            out.append(JobEvent(self.cursor, "job", JobPublic.of(job)))
+        return out + done, job.status.terminal
+
+
+async def stream(
+    source: JobEventSource, disconnected: Callable[[], Awaitable[bool]]
+) -> AsyncIterator[str]:
+    """The SSE body: ``retry:`` once, then new events every ``POLL_S`` (database reads in a
+    worker thread), ``: keep-alive`` after ``KEEPALIVE_S`` of silence, until ``done``."""
+    yield f"retry: {RETRY_MS}\n\n"
+    idle = 0.0
+    while not await disconnected():
+        events, ended = await run_in_threadpool(source.poll)
+        for event in events:
+            yield event.encode()
+        if ended:
+            return
+        if events:
+            idle = 0.0
+        elif idle >= KEEPALIVE_S:
+            idle = 0.0
+            yield ": keep-alive\n\n"
+        await asyncio.sleep(POLL_S)
+        idle += POLL_S
