@@ -323,7 +323,8 @@ async def job_events(
     service = _service(gateway)
     first = await run_in_threadpool(service.get, principal.user_id, job_id)  # 404 up front
     cursor = events.resume_after(last_event_id or last_event_id_query)
-    source = events.JobEventSource(service.queue, principal.user_id, first.id, cursor)
+    seen = events.EventCursor(cursor)
+    source = events.JobEventSource(service.queue, principal.user_id, first.id, seen)
     return StreamingResponse(
         events.stream(source, request.is_disconnected),
         media_type="text/event-stream",

@@ -147,23 +147,43 @@ def chunk_texts(chunks: Sequence[JobChunk]) -> list[JobChunkText]:
 
 
 @dataclass
-class JobEventSource:
-    """One client's view of one job: reads the durable state and returns what is new.
+class EventCursor:
+    """What one client has seen: ``cursor`` is the id of the last sequence event it has (its
+    ``Last-Event-ID``), ``snapshot`` the job state of the last ``job`` event sent to it."""
 
-    ``cursor`` is the id of the last sequence event the client has (its ``Last-Event-ID``).
-    Chunk texts are computed again only when the done prefix grows.
-    """
+    cursor: int = 0
+    snapshot: tuple[Any, ...] | None = None
+
+    def advance(self, job: Job, texts: Sequence[JobChunkText]) -> list[JobEvent]:
+        """The sequence events after the cursor, a ``job`` snapshot when the job changed since
+        the last one, and ``done`` last."""
+        events = [e for e in sequence(job, texts) if e.id > self.cursor]
+        out = [e for e in events if e.event != "done"]
+        if out:
+            self.cursor = out[-1].id
+        state = (job.status, job.progress, job.chunks_done, job.attempts, job.cancel_requested)
+        if state != self.snapshot:
+            self.snapshot = state
+            out.append(JobEvent(self.cursor, "job", JobPublic.of(job)))
+        done = [e for e in events if e.event == "done"]
+        if done:
+            self.cursor = done[0].id
+        return out + done
+
+
+@dataclass
+class JobEventSource:
+    """One client's stream of one job: reads the durable state, returns what is new to it.
+    Chunk texts are computed again only when the prefix of done chunks grows."""
 
     queue: JobQueue
     owner: str
     job_id: str
-    cursor: int = 0
+    seen: EventCursor = field(default_factory=EventCursor)
     _texts: list[JobChunkText] = field(default_factory=list)
-    _snapshot: tuple[Any, ...] | None = None
 
     def poll(self) -> tuple[list[JobEvent], bool]:
-        """New events (sequence events after the cursor, and a ``job`` snapshot when the job
-        changed) and whether the stream ends (the job is terminal, or gone)."""
+        """New events, and whether the stream ends (the job is terminal, or not the owner's)."""
         with self.queue.db.read() as conn:
             job = self.queue.jobs.get(conn, self.job_id, self.owner)
             statuses = self.queue.chunks.statuses(conn, self.job_id)
@@ -171,16 +191,7 @@ class JobEventSource:
             return [], True
         if done_prefix(statuses) > len(self._texts):
             self._texts = chunk_texts(self.queue.chunks_of(self.job_id))
-        events = [e for e in sequence(job, self._texts) if e.id > self.cursor]
-        done = [e for e in events if e.event == "done"]
-        out = [e for e in events if e.event != "done"]
-        if out:
-            self.cursor = out[-1].id
-        state = (job.status, job.progress, job.chunks_done, job.attempts, job.cancel_requested)
-        if state != self._snapshot:
-            self._snapshot = state
-            out.append(JobEvent(self.cursor, "job", JobPublic.of(job)))
-        return out + done, job.status.terminal
+        return self.seen.advance(job, self._texts), job.status.terminal
 
 
 async def stream(
