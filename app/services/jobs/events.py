@@ -137,8 +137,8 @@ def chunk_texts(chunks: Sequence[JobChunk]) -> list[JobChunkText]:
         texts.append(
             JobChunkText(
                 chunk=k,
-                start=bounds[k],
-                end=bounds[k + 1],
+                start=round(bounds[k], 3),
+                end=round(bounds[k + 1], 3),
                 text=join_text(segments),
                 segments=segments,
             )
