@@ -17,11 +17,12 @@ from hypothesis import strategies as st
 from app.services.jobs.chunking import ChunkTranscript, merge_chunks
 from app.services.jobs.events import (
     LATER_STAGES,
+    ChunkTexts,
     EventCursor,
     JobEvent,
     JobEventSource,
-    chunk_texts,
     done_id,
+    done_prefix,
 )
 from app.services.jobs.service import JobService
 from schemas.errors import LeaseLost
@@ -214,24 +215,29 @@ def _chunks(words: list[Word], data: st.DataObject) -> list[JobChunk]:
     return chunks
 
 
-@settings(max_examples=60, deadline=None)
-@given(words=timeline(), data=st.data())
-def test_chunk_texts_never_change_and_join_to_the_merged_transcript(
-    words: list[Word], data: st.DataObject
-) -> None:
-    plan = _chunks(words, data)
-    finish_order = data.draw(st.permutations(range(len(plan))))
-    final = chunk_texts(plan)
+def _texts_as_polled(plan: list[JobChunk], finish_order: list[int]) -> list[JobChunkText]:
+    """What a stream following the job sends: texts added whenever the done prefix grows."""
+    texts = ChunkTexts(plan)
     done: set[int] = set()
     for idx in finish_order:
         done.add(idx)
-        now = [
-            c if c.idx in done else c.model_copy(update={"status": ChunkStatus.PENDING})
-            for c in plan
-        ]
-        texts = chunk_texts(now)
-        prefix = next((i for i in range(len(plan)) if i not in done), len(plan))
-        assert texts == final[:prefix]  # sent once, never taken back
+        ready = done_prefix(
+            [ChunkStatus.DONE if i in done else ChunkStatus.PENDING for i in range(len(plan))]
+        )
+        texts.extend(plan[len(texts.texts) : ready])
+    return texts.texts
+
+
+@settings(max_examples=60, deadline=None)
+@given(words=timeline(), data=st.data())
+def test_chunk_texts_as_chunks_finish_join_to_the_merged_transcript(
+    words: list[Word], data: st.DataObject
+) -> None:
+    plan = _chunks(words, data)
+    followed = _texts_as_polled(plan, data.draw(st.permutations(range(len(plan)))))
+    late = ChunkTexts(plan)  # a client connecting after the last chunk finished
+    late.extend(plan)
+    assert followed == late.texts
     merged = merge_chunks(
         [
             ChunkTranscript(c.start, c.end, Transcript.model_validate(c.transcript).segments)
@@ -239,8 +245,9 @@ def test_chunk_texts_never_change_and_join_to_the_merged_transcript(
         ]
     )
     expected = normalise_segments(merged, plan[-1].end)  # as build_transcript does
-    assert [s for t in final for s in t.segments] == expected
-    assert " ".join(t.text for t in final if t.text) == join_text(expected)
+    assert [s for t in followed for s in t.segments] == expected
+    assert " ".join(t.text for t in followed if t.text) == join_text(expected)
+    assert [t.chunk for t in followed] == list(range(len(plan)))
 
 
 @st.composite

@@ -28,7 +28,7 @@ from typing import Any
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from app.services.jobs.chunking import ChunkTranscript, cut_points, merge_parts
+from app.services.jobs.chunking import ChunkMerger, cut_points
 from schemas.errors import InvalidRequest
 from schemas.jobs import (
     ChunkStatus,
@@ -40,7 +40,7 @@ from schemas.jobs import (
     JobStageEvent,
     entered_stages,
 )
-from schemas.transcript import Segment, Transcript, clean_text, join_text, normalise_segments
+from schemas.transcript import SegmentNormaliser, Transcript, join_text
 from workers.sdk import JobQueue
 
 POLL_S = 0.5
@@ -109,41 +109,40 @@ def done_prefix(statuses: Sequence[ChunkStatus]) -> int:
     return count
 
 
-def chunk_texts(chunks: Sequence[JobChunk]) -> list[JobChunkText]:
-    """The final text of each chunk of the done prefix, merged with its neighbours and
-    normalised exactly as the handler builds the transcript (``merge_chunks`` then
-    ``build_transcript``), so the texts never change once sent.
+class ChunkTexts:
+    """A job's chunk texts, extended as the prefix of done chunks grows.
 
-    The first pending chunk takes part with its span and no words: that fixes the cut that
-    ends the last done chunk (see :func:`~app.services.jobs.chunking.merge_parts`).
+    Each chunk is merged (:class:`~app.services.jobs.chunking.ChunkMerger`) and normalised
+    (:class:`~schemas.transcript.SegmentNormaliser`) once, in audio order, exactly as the
+    handler's ``merge_chunks`` and ``build_transcript`` treat the whole recording, so a text is
+    final when sent and the texts joined are the merged transcript's text.
     """
-    done = done_prefix([c.status for c in chunks])
-    if done == 0:
-        return []
-    pieces = [
-        ChunkTranscript(c.start, c.end, Transcript.model_validate(c.transcript).segments)
-        for c in chunks[:done]
-    ]
-    if done < len(chunks):
-        pieces.append(ChunkTranscript(chunks[done].start, chunks[done].end, []))
-    parts = merge_parts(pieces)[:done]
-    duration = chunks[-1].end  # the plan's last span ends where the recording does
-    normalised = iter(normalise_segments([s for part in parts for s in part], duration))
-    bounds = [0.0, *cut_points([(c.start, c.end) for c in chunks]), duration]
-    texts = []
-    for k, part in enumerate(parts):
-        # normalisation drops segments without text; the rest keep their order
-        segments: list[Segment] = [next(normalised) for s in part if clean_text(s.text)]
-        texts.append(
-            JobChunkText(
-                chunk=k,
-                start=round(bounds[k], 3),
-                end=round(bounds[k + 1], 3),
-                text=join_text(segments),
-                segments=segments,
+
+    def __init__(self, plan: Sequence[JobChunk]) -> None:
+        spans = [(c.start, c.end) for c in plan]
+        duration = spans[-1][1]  # the plan's last span ends where the recording does
+        self._merger = ChunkMerger(spans)
+        self._normaliser = SegmentNormaliser(duration)
+        self._bounds = [0.0, *cut_points(spans), duration]
+        self.texts: list[JobChunkText] = []
+
+    def extend(self, chunks: Sequence[JobChunk]) -> None:
+        """Add the next chunks (done, in audio order, from chunk ``len(texts)`` on)."""
+        for chunk in chunks:
+            k = len(self.texts)
+            if chunk.idx != k or chunk.status is not ChunkStatus.DONE:
+                return  # rows gone (the media was deleted): nothing more to send
+            part = self._merger.add(Transcript.model_validate(chunk.transcript).segments)
+            segments = self._normaliser.add(part)
+            self.texts.append(
+                JobChunkText(
+                    chunk=k,
+                    start=round(self._bounds[k], 3),
+                    end=round(self._bounds[k + 1], 3),
+                    text=join_text(segments),
+                    segments=segments,
+                )
             )
-        )
-    return texts
 
 
 @dataclass
@@ -174,24 +173,31 @@ class EventCursor:
 @dataclass
 class JobEventSource:
     """One client's stream of one job: reads the durable state, returns what is new to it.
-    Chunk texts are computed again only when the prefix of done chunks grows."""
+    Each poll reads the job row and its chunk plan; chunk transcripts are read once each."""
 
     queue: JobQueue
     owner: str
     job_id: str
     seen: EventCursor = field(default_factory=EventCursor)
-    _texts: list[JobChunkText] = field(default_factory=list)
+    _texts: ChunkTexts | None = None
 
     def poll(self) -> tuple[list[JobEvent], bool]:
         """New events, and whether the stream ends (the job is terminal, or not the owner's)."""
+        chunks = self.queue.chunks
         with self.queue.db.read() as conn:
             job = self.queue.jobs.get(conn, self.job_id, self.owner)
-            statuses = self.queue.chunks.statuses(conn, self.job_id)
+            plan = chunks.outline(conn, self.job_id)
         if job is None:
             return [], True
-        if done_prefix(statuses) > len(self._texts):
-            self._texts = chunk_texts(self.queue.chunks_of(self.job_id))
-        return self.seen.advance(job, self._texts), job.status.terminal
+        ready = done_prefix([c.status for c in plan])
+        if ready and self._texts is None:
+            self._texts = ChunkTexts(plan)
+        if self._texts is not None and ready > len(self._texts.texts):
+            with self.queue.db.read() as conn:
+                new = chunks.for_job(conn, self.job_id, first=len(self._texts.texts), stop=ready)
+            self._texts.extend(new)
+        texts = self._texts.texts if self._texts is not None else []
+        return self.seen.advance(job, texts), job.status.terminal
 
 
 async def stream(
