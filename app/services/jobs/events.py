@@ -8,7 +8,7 @@ gets exactly the events after that id.
 Event ids: one integer sequence per job, where ``N`` is the job's ``chunks_total`` (0 until the
 job is planned; 1 for a job transcribed whole, which has no chunk events)::
 
-    1                 stage transcribing
+    1                stage transcribing
     2 + k            chunk k's text (k = 0 .. N-1, sent in audio order once chunks 0..k are done)
     2 + N + j        stage merging (j=0), diarization (1), vocabulary (2), saving (3)
     6 + N            done (the job reached succeeded, failed, cancelled or dead)
@@ -84,7 +84,7 @@ def resume_after(last_event_id: str | None) -> int:
 
 def sequence(job: Job, texts: Sequence[JobChunkText]) -> list[JobEvent]:
     """Every sequence event ``job``'s state implies so far, ids ascending (module docstring);
-    ``texts`` are :func:`chunk_texts` of its chunks."""
+    ``texts`` are the :class:`ChunkTexts` of its done chunks so far."""
     stages = set(entered_stages(job))
     events: list[JobEvent] = []
     if JobStage.TRANSCRIBING.value in stages:
