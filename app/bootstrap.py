@@ -30,6 +30,9 @@ from app.services.jobs.audio_store import AudioStore
 from app.services.jobs.handler import TranscriptionHandler
 from app.services.jobs.runtime import JobsRuntime
 from app.services.jobs.service import JobService
+from app.services.jobs.url_ingest import UrlPolicy
+from app.services.jobs.webhook_delivery import DeliveryConfig, WebhookDispatcher
+from app.services.jobs.webhooks import WebhookOutbox
 from app.services.streaming.manager import StreamingManager
 from app.services.transcription.inference import InferencePool
 from app.services.transcription.pipeline import TranscriptionPipeline
@@ -45,6 +48,7 @@ from providers.hf_transformers import TransformersConfig, TransformersProvider
 from providers.mock import MockProvider
 from providers.nemo_asr import NemoConfig, NemoProvider
 from providers.registry import ProviderRegistry, Resolved
+from providers.segmentation import SegmentRules
 from schemas.errors import ServiceUnavailable
 from schemas.jobs import Pool
 from workers.runner import WorkerRunner
@@ -67,6 +71,9 @@ def faster_whisper_config(settings: Settings, *, force_cpu: bool = False) -> Fas
         live_cpu_threads=settings.stream_cpu_threads,
         live_context_s=settings.stream_encoder_context_s,
         max_prompt_tokens=settings.max_prompt_tokens,
+        segments=SegmentRules(
+            max_s=settings.segment_max_s, pause_s=settings.segment_pause_s
+        ),
     )
 
 
@@ -203,6 +210,18 @@ def queue_config(settings: Settings) -> QueueConfig:
     )
 
 
+def build_queue(settings: Settings, db: Database) -> JobQueue:
+    """The job queue; every terminal state writes its webhook event in the same transaction."""
+    return JobQueue(db, queue_config(settings), on_terminal=WebhookOutbox(settings, db).record)
+
+
+def build_dispatcher(settings: Settings, db: Database) -> WebhookDispatcher:
+    """The webhook delivery loop of ``serve`` (not started)."""
+    return WebhookDispatcher(
+        db, DeliveryConfig.from_settings(settings), UrlPolicy.from_settings(settings)
+    )
+
+
 def loop_bridge(pool: InferencePool, loop: asyncio.AbstractEventLoop) -> Infer:
     """Run worker-thread inference in the gateway's bounded pool (shared with REST requests).
 
@@ -249,7 +268,7 @@ def build_worker(
     concurrency: int,
     infer: Infer = call_directly,
 ) -> WorkerRunner:
-    queue = JobQueue(db, queue_config(settings))
+    queue = build_queue(settings, db)
     handler = TranscriptionHandler(
         settings=settings,
         queue=queue,
@@ -270,7 +289,7 @@ def build_worker(
 def open_jobs_runtime(settings: Settings) -> JobsRuntime:
     """Database (migrated), queue and job service; no worker yet."""
     db, listener = open_database(settings)
-    queue = JobQueue(db, queue_config(settings))
+    queue = build_queue(settings, db)
     service = JobService(settings, queue, AudioStore.from_settings(settings))
     return JobsRuntime(settings, db, listener, queue, service)
 
@@ -311,7 +330,9 @@ class Gateway:
         return self.pipeline.registry
 
     def start_workers(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Start the in-process job worker (``STT_EMBEDDED_WORKER``) on the shared pool."""
+        """Start the webhook delivery loop and the in-process job worker
+        (``STT_EMBEDDED_WORKER``) on the shared pool."""
+        self.jobs.start_webhooks(build_dispatcher(self.settings, self.jobs.db))
         if self.settings.embedded_worker:
             start_local_worker(
                 self.jobs,

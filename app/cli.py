@@ -112,7 +112,7 @@ def transcribe(
 
     from app.api.forms import build_options, parse_form
     from app.bootstrap import build_pipeline, build_transcription_service
-    from app.services.transcription.formats import render
+    from app.services.transcription.formats import RenderOptions, render
     from schemas.errors import GatewayError
     from schemas.options import Task
 
@@ -132,7 +132,7 @@ def transcribe(
         raise typer.Exit(1) from None
     finally:
         service.pool.shutdown()
-    body = render(transcript, form.response_format)
+    body = render(transcript, form.response_format, RenderOptions.of(settings))
     sys.stdout.write(body if isinstance(body, str) else json.dumps(body, indent=2) + "\n")
 
 

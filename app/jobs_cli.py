@@ -28,7 +28,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from app.core.config import Settings
 from app.db.database import Database
 from app.db.migrate import upgrade
-from app.services.transcription.formats import FORMATS
+from app.services.transcription.formats import FORMATS, RenderOptions
 from schemas.jobs import JobPublic, Pool
 from schemas.options import ResponseFormat
 
@@ -133,7 +133,8 @@ def transcribe_local(
             sys.stderr.write(f"error: job {done.id} {done.status.value}: {message}\n")
             return 1
         full = runtime.service.get(CLI_OWNER, job.id)
-        _emit(render(runtime.service.transcript(CLI_OWNER, full), form.response_format))
+        transcript = runtime.service.transcript(CLI_OWNER, full)
+        _emit(render(transcript, form.response_format, RenderOptions.of(runtime.settings)))
         return 0
     finally:
         runtime.close()

@@ -18,9 +18,11 @@ GatewayError
 │   ├── LeaseLost               409  a worker's lease expired or was taken over: write refused
 │   └── JobCancelled            409  the job was cancelled; its worker stops at the next checkpoint
 ├── RequestTimeout          408  the request body stalled (STT_HTTP_BODY_TIMEOUT_S)
-├── PayloadTooLarge         413  upload over STT_MAX_FILE_SIZE_MB, a body over STT_MAX_JSON_BODY_KB
+├── PayloadTooLarge         413  upload over STT_MAX_FILE_SIZE_MB (jobs: STT_JOB_MAX_FILE_SIZE_MB),
+│                                a body over STT_MAX_JSON_BODY_KB
 ├── UnsupportedMediaType    415  the upload is not audio
 ├── RateLimited             429  (carries retry_after seconds)
+├── InsufficientStorage     507  an upload would leave less free disk than STT_MIN_FREE_DISK_MB
 ├── ProviderError           500-class provider failure
 │   ├── RetriableProviderError  503 timeouts, 429/5xx upstream, OOM; safe to retry
 │   └── FatalProviderError      500 the provider failed in a way retrying cannot fix
@@ -160,6 +162,12 @@ class RateLimited(GatewayError):
     status_code = 429
     error_type = "rate_limit_error"
     default_code = "rate_limit_exceeded"
+
+
+class InsufficientStorage(GatewayError):
+    status_code = 507
+    error_type = "server_error"
+    default_code = "insufficient_storage"
 
 
 class ProviderError(GatewayError):

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.options import Granularity, ResponseFormat, TranscriptionOptions
 from schemas.transcript import Segment
+from schemas.webhooks import WebhookPublic, WebhookSpec
 
 
 class JobStatus(str, Enum):
@@ -206,6 +207,7 @@ class TranscriptionPayload(BaseModel):
     chunking: ChunkConfig = Field(default_factory=ChunkConfig)
     force: bool = False
     audit: dict[str, str] = Field(default_factory=dict)
+    webhook: WebhookSpec | None = None  # callback_url: an event at the terminal state
 
 
 class JobProgress(BaseModel):
@@ -237,9 +239,10 @@ class JobPublic(BaseModel):
     finished_at: datetime | None = None
     available_at: datetime
     result: Any = None
+    webhook: WebhookPublic | None = None  # the latest event's delivery (GET one job only)
 
     @classmethod
-    def of(cls, job: Job, result: Any = None) -> JobPublic:
+    def of(cls, job: Job, result: Any = None, webhook: WebhookPublic | None = None) -> JobPublic:
         source = job.payload.get("source")
         return cls(
             id=job.id,
@@ -267,6 +270,7 @@ class JobPublic(BaseModel):
             finished_at=job.finished_at,
             available_at=job.available_at,
             result=result,
+            webhook=webhook,
         )
 
 

@@ -11,6 +11,10 @@ them (:meth:`JobQueue.plan_chunks`), any worker of a matching pool leases one
 and lease id), renews it and finishes it, fenced like a job. Job and chunk leases run for the
 same ``lease_seconds``.
 
+Every terminal transition (complete, fail for good, cancel, reclaim as ``dead``/``cancelled``)
+calls the queue's ``on_terminal`` hook in the same transaction as the terminal write (the
+gateway writes its webhook outbox row there), then wakes this process's waiters.
+
 Failures are classified once (:func:`classify`): retriable errors go back to the queue after an
 exponential backoff with jitter until ``max_attempts`` is spent (then ``dead``); fatal errors end
 the job as ``failed`` at once.
@@ -74,9 +78,16 @@ def classify(exc: BaseException) -> JobError:
 class JobQueue:
     """The queue as producers and workers see it. Each method is one short transaction."""
 
-    def __init__(self, db: Database, config: QueueConfig | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        config: QueueConfig | None = None,
+        *,
+        on_terminal: TerminalFn | None = None,
+    ) -> None:
         self.db = db
         self.config = config or QueueConfig()
+        self.on_terminal = on_terminal
         self.jobs = JobRepository(db.dialect)
         self.chunks = ChunkRepository(db.dialect)
         self._last_reclaim = 0.0
@@ -110,6 +121,11 @@ class JobQueue:
         """Wake this process's idle workers (other processes hear PostgreSQL NOTIFY)."""
         self.db.wakeup.notify()
 
+    def _ended(self, conn: Connection, job: Job) -> None:
+        """Run the ``on_terminal`` hook inside the terminal write's transaction."""
+        if job.status.terminal and self.on_terminal is not None:
+            self.on_terminal(conn, job)
+
     def get(self, job_id: str) -> Job | None:
         with self.db.read() as conn:
             return self.jobs.get(conn, job_id)
@@ -121,8 +137,11 @@ class JobQueue:
 
     def reclaim_expired(self) -> int:
         with self.db.write() as conn:
-            count = self.jobs.reclaim_expired(conn, utcnow())
+            reclaimed = self.jobs.reclaim_expired(conn, utcnow())
+            for job in reclaimed:
+                self._ended(conn, job)
         self._last_reclaim = time.monotonic()
+        count = len(reclaimed)
         if count:
             logger.warning("reclaimed {} job(s) whose worker lease expired", count)
             metrics.record_job_event("reclaimed")
@@ -190,7 +209,9 @@ class JobQueue:
         with self.db.write() as conn:
             media_id = persist(conn) if persist is not None else None
             job = self.jobs.complete(conn, lease, utcnow(), result=result, media_id=media_id)
+            self._ended(conn, job)
         metrics.record_job_event("succeeded")
+        self.signal()
         return job
 
     def backoff(self, attempt: int) -> float:
@@ -209,6 +230,9 @@ class JobQueue:
             job = self.jobs.fail(conn, lease, now, error=error, retry_at=retry_at)
             if job.status.terminal and on_terminal is not None:
                 on_terminal(conn, job)
+            self._ended(conn, job)
+        if job.status.terminal:
+            self.signal()
         metrics.record_job_event("retried" if job.status is JobStatus.QUEUED else job.status.value)
         logger.log(
             "WARNING" if job.status.terminal else "INFO",
@@ -232,17 +256,22 @@ class JobQueue:
     def acknowledge_cancel(self, lease: Lease) -> Job:
         with self.db.write() as conn:
             job = self.jobs.acknowledge_cancel(conn, lease, utcnow())
+            self._ended(conn, job)
         metrics.record_job_event("cancelled")
+        self.signal()
         return job
 
     def cancel(self, job_id: str, owner: str) -> Job:
         with self.db.write() as conn:
-            return self.cancel_in(conn, job_id, owner)
+            job = self.cancel_in(conn, job_id, owner)
+        self.signal()
+        return job
 
     def cancel_in(self, conn: Connection, job_id: str, owner: str) -> Job:
         """Cancel inside the caller's transaction: a queued job ends now, a leased one is
-        flagged and stops at its worker's next checkpoint."""
+        flagged and stops at its worker's next checkpoint. Call :meth:`signal` after it commits."""
         job = self.jobs.cancel(conn, job_id, owner, utcnow())
+        self._ended(conn, job)
         metrics.record_job_event(
             "cancelled" if job.status is JobStatus.CANCELLED else "cancel_requested"
         )

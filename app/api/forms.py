@@ -179,14 +179,19 @@ def build_options(form: TranscriptionForm, task: Task, settings: Settings) -> Tr
         temperature=form.temperature,
         beam_size=beam,
         best_of=form.best_of or beam,
+        # captions are cut at word boundaries (app.services.transcription.captions)
         word_timestamps=Granularity.WORD in form.timestamp_granularities
-        or "logprobs" in form.include,
+        or "logprobs" in form.include
+        or form.response_format in CAPTION_FORMATS,
         vad_filter=vad,
         vad_parameters=form.vad_parameters(),
         chunk_length=form.chunk_length,
         diarization=diarization_options(form, settings),
         vocabulary=vocabulary,
     )
+
+
+CAPTION_FORMATS = frozenset({ResponseFormat.SRT, ResponseFormat.VTT})
 
 
 def diarization_options(form: TranscriptionForm, settings: Settings) -> DiarizationOptions | None:

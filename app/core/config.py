@@ -64,6 +64,13 @@ class Settings(BaseSettings):
     cpu_threads: int = _env("STT_CPU_THREADS", 0, ge=0, le=256)
     batched_min_duration_s: float = _env("STT_BATCHED_MIN_DURATION_S", 60.0, ge=0)
     batch_size: int = _env("STT_BATCH_SIZE", 8, ge=1, le=64)
+    # transcript segments end at sentences and pauses, and are never longer than this
+    segment_max_s: float = _env("STT_SEGMENT_MAX_S", 15.0, ge=2, le=30)
+    segment_pause_s: float = _env("STT_SEGMENT_PAUSE_S", 0.8, ge=0.1, le=10)
+    # SRT/WebVTT cues (common subtitle rules): lines per cue, characters per line, seconds
+    caption_max_lines: int = _env("STT_CAPTION_MAX_LINES", 2, ge=1, le=4)
+    caption_max_line_chars: int = _env("STT_CAPTION_MAX_LINE_CHARS", 42, ge=10, le=200)
+    caption_max_cue_s: float = _env("STT_CAPTION_MAX_CUE_S", 7.0, ge=1, le=30)
     mock_fixture: Path | None = _env("STT_MOCK_FIXTURE", None)
     mock_seed: int = _env("STT_MOCK_SEED", 0)
 
@@ -94,6 +101,13 @@ class Settings(BaseSettings):
     # input bounds
     max_file_size_mb: float = _env("STT_MAX_FILE_SIZE_MB", 25.0, gt=0, le=4096)
     max_audio_duration_s: float = _env("STT_MAX_AUDIO_DURATION_S", 7200.0, gt=0, le=86_400)
+    # background jobs and URL downloads have their own caps (Docs/Long_Recordings.md)
+    job_max_file_size_mb: float = _env("STT_JOB_MAX_FILE_SIZE_MB", 4096.0, gt=0, le=1_048_576)
+    job_max_audio_duration_s: float = _env(
+        "STT_JOB_MAX_AUDIO_DURATION_S", 43_200.0, gt=0, le=7 * 86_400
+    )
+    # uploads are refused (507) when they would leave less free disk than this
+    min_free_disk_mb: int = _env("STT_MIN_FREE_DISK_MB", 1024, ge=0, le=10_485_760)
     max_prompt_chars: int = _env("STT_MAX_PROMPT_CHARS", 1000, ge=0, le=10_000)
     max_prompt_tokens: int = _env("STT_MAX_PROMPT_TOKENS", 224, ge=0, le=448)
     max_beam_size: int = _env("STT_MAX_BEAM_SIZE", 10, ge=1, le=20)
@@ -121,6 +135,17 @@ class Settings(BaseSettings):
     job_chunk_overlap_s: float = _env("STT_JOB_CHUNK_OVERLAP_S", 1.0, ge=0, le=10)
     url_fetch_timeout_s: float = _env("STT_URL_FETCH_TIMEOUT_S", 300.0, gt=0, le=86_400)
     url_allowlist: str = _env("STT_URL_ALLOWLIST", "")
+
+    # webhooks for job events (Docs/Webhooks.md)
+    webhook_secret: SecretStr | None = _env("STT_WEBHOOK_SECRET", None)
+    webhook_default_url: str | None = _env("STT_WEBHOOK_DEFAULT_URL", None, max_length=2048)
+    webhook_max_attempts: int = _env("STT_WEBHOOK_MAX_ATTEMPTS", 20, ge=1, le=100)
+    webhook_backoff_base_s: float = _env("STT_WEBHOOK_BACKOFF_BASE_S", 10.0, gt=0, le=86_400)
+    webhook_backoff_max_s: float = _env("STT_WEBHOOK_BACKOFF_MAX_S", 10_800.0, gt=0, le=86_400)
+    webhook_timeout_s: float = _env("STT_WEBHOOK_TIMEOUT_S", 10.0, gt=0, le=300)
+    webhook_poll_s: float = _env("STT_WEBHOOK_POLL_S", 2.0, gt=0, le=60)
+    webhook_concurrency: int = _env("STT_WEBHOOK_CONCURRENCY", 8, ge=1, le=256)
+    public_base_url: str | None = _env("STT_PUBLIC_BASE_URL", None, max_length=2048)
 
     # authentication (Docs/Security_and_Operations.md)
     auth_mode: Literal["none", "api_key", "jwt"] = _env("STT_AUTH_MODE", "none")
@@ -223,6 +248,14 @@ class Settings(BaseSettings):
             raise ValueError("STT_STREAM_BEAM_SIZE must not exceed STT_MAX_BEAM_SIZE")
         return self
 
+    @model_validator(mode="after")
+    def _webhooks_coherent(self) -> Settings:
+        if self.webhook_default_url and not self.webhook_secret:
+            raise ValueError("STT_WEBHOOK_DEFAULT_URL needs STT_WEBHOOK_SECRET (events are signed)")
+        if self.webhook_backoff_base_s > self.webhook_backoff_max_s:
+            raise ValueError("STT_WEBHOOK_BACKOFF_BASE_S must not exceed STT_WEBHOOK_BACKOFF_MAX_S")
+        return self
+
     @field_validator("rate_limit_global", "rate_limit_per_user")
     @classmethod
     def _rate_syntax(cls, value: str) -> str:
@@ -258,6 +291,10 @@ class Settings(BaseSettings):
     @property
     def max_file_size_bytes(self) -> int:
         return int(self.max_file_size_mb * 1024 * 1024)
+
+    @property
+    def job_max_file_size_bytes(self) -> int:
+        return int(self.job_max_file_size_mb * 1024 * 1024)
 
     @property
     def tmp_dir(self) -> Path:

@@ -27,6 +27,9 @@ audio_stt_inference_in_flight                   gauge      (admitted to the infe
 audio_stt_gpu_memory_bytes                      gauge      device, kind (used | total)
 audio_stt_dependency_up                         gauge      dependency (redis)
 audio_stt_dependency_errors_total               counter    dependency, operation
+audio_stt_webhook_deliveries_total              counter    outcome (enqueued, delivered, retry,
+                                                           failed, lease_lost)
+audio_stt_webhook_outbox_pending                gauge      (events waiting to be delivered)
 ==============================================  =========  ==================================
 """
 
@@ -112,6 +115,12 @@ DEPENDENCY_ERRORS = Counter(
     "Failed calls to a shared dependency, by operation",
     ("dependency", "operation"),
 )
+WEBHOOK_DELIVERIES = Counter(
+    "audio_stt_webhook_deliveries", "Webhook events enqueued and attempts, by outcome", ("outcome",)
+)
+WEBHOOK_PENDING = Gauge(
+    "audio_stt_webhook_outbox_pending", "Webhook events not yet delivered or given up"
+)
 
 _LABEL = re.compile(r"^[A-Za-z0-9_.:+-]{1,64}$")
 
@@ -171,6 +180,14 @@ def observe_token_latency(seconds: float) -> None:
 
 def record_job_event(event: str) -> None:
     JOBS.labels(bounded(event)).inc()
+
+
+def record_webhook(outcome: str) -> None:
+    WEBHOOK_DELIVERIES.labels(bounded(outcome)).inc()
+
+
+def set_webhook_pending(count: int) -> None:
+    WEBHOOK_PENDING.set(count)
 
 
 def worker_started(pool: str) -> None:

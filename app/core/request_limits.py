@@ -6,7 +6,9 @@ buffer more than its cap or wait on a stalled client, whatever it reads with
 
 * **Size.** Multipart uploads may carry the file cap plus the form fields
   (:func:`max_upload_bytes`; ``app.services.transcription.upload`` checks the precise file cap
-  and the field limits defined here itself);
+  and the field limits defined here itself). The file cap is the synchronous endpoints'
+  ``STT_MAX_FILE_SIZE_MB`` (OpenAI's 25 MB), or ``STT_JOB_MAX_FILE_SIZE_MB`` for a job upload
+  (``POST .../audio/jobs``: :data:`UploadLimits`);
   any other body (JSON, urlencoded, ...) ``STT_MAX_JSON_BODY_KB``. A declared ``Content-Length``
   over the cap is refused before the body is read, a chunked one as soon as the count passes it:
   413 ``request_too_large`` (``file_too_large`` for uploads).
@@ -31,6 +33,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import anyio
 from loguru import logger
@@ -49,15 +52,49 @@ MAX_FIELDS = 64
 FILE_FIELD = "file"
 
 
+JOBS_PATH = "/audio/jobs"  # job submissions under /v1 and /api/v1
+
+
 def max_upload_bytes(max_file_bytes: int) -> int:
     """The largest multipart body that can be valid: the file plus every field at its limit."""
     return max_file_bytes + MAX_FIELDS * MAX_FIELD_BYTES
 
 
 @dataclass(frozen=True)
+class UploadLimits:
+    """What an upload may take: its file size cap (and the setting that sets it, named in the
+    413), and the free disk it must leave (507 below ``min_free_disk_bytes``)."""
+
+    max_file_bytes: int
+    setting: str
+    min_free_disk_bytes: int = 0
+
+    @classmethod
+    def sync(cls, settings: Settings) -> UploadLimits:
+        """``/audio/transcriptions`` and the other synchronous uploads."""
+        free = settings.min_free_disk_mb * 1024 * 1024
+        return cls(settings.max_file_size_bytes, "STT_MAX_FILE_SIZE_MB", free)
+
+    @classmethod
+    def jobs(cls, settings: Settings) -> UploadLimits:
+        """Background job uploads: hours of audio, GBs."""
+        free = settings.min_free_disk_mb * 1024 * 1024
+        return cls(settings.job_max_file_size_bytes, "STT_JOB_MAX_FILE_SIZE_MB", free)
+
+    def too_large(self, size: int | None = None) -> PayloadTooLarge:
+        what = f"the upload ({size} bytes)" if size is not None else "the file"
+        return PayloadTooLarge(
+            f"{what} exceeds the maximum file size of {self.max_file_bytes / 2**20:g} MB "
+            f"({self.setting})",
+            param=FILE_FIELD,
+        )
+
+
+@dataclass(frozen=True)
 class BodyLimits:
     json_bytes: int
-    upload_bytes: int
+    uploads: UploadLimits
+    job_uploads: UploadLimits
     timeout_s: float
     min_bytes_per_s: int  # 0: only the per-read timeout
     per_client: int
@@ -66,22 +103,28 @@ class BodyLimits:
     def from_settings(cls, settings: Settings) -> BodyLimits:
         return cls(
             json_bytes=settings.max_json_body_kb * 1024,
-            upload_bytes=max_upload_bytes(settings.max_file_size_bytes),
+            uploads=UploadLimits.sync(settings),
+            job_uploads=UploadLimits.jobs(settings),
             timeout_s=settings.http_body_timeout_s,
             min_bytes_per_s=settings.http_body_min_bytes_per_s,
             per_client=settings.max_concurrent_uploads_per_client,
         )
 
 
+    def upload_limits(self, scope: Scope) -> UploadLimits:
+        """A job submission's caps, or the synchronous endpoints'."""
+        return self.job_uploads if scope["path"].endswith(JOBS_PATH) else self.uploads
+
+
 def _is_upload(headers: Headers) -> bool:
     return headers.get("content-type", "").lower().startswith("multipart/form-data")
 
 
-def _too_large(headers: Headers, size: int, cap: int) -> PayloadTooLarge:
+def _too_large(
+    headers: Headers, size: int, cap: int, uploads: UploadLimits
+) -> PayloadTooLarge:
     if _is_upload(headers):
-        return PayloadTooLarge(
-            f"request body of {size} bytes exceeds the maximum upload size", param=FILE_FIELD
-        )
+        return uploads.too_large(size)
     return PayloadTooLarge(
         f"the request body exceeds the maximum of {cap // 1024} KB", code="request_too_large"
     )
@@ -97,12 +140,14 @@ class _Body:
         headers: Headers,
         cap: int,
         limits: BodyLimits,
+        uploads: UploadLimits,
         on_end: Callable[[], None],
     ) -> None:
         self._receive = receive
         self._send = send
         self._headers = headers
         self._cap = cap
+        self._uploads = uploads
         self._limits = limits
         self._on_end = on_end
         self.received = 0
@@ -144,7 +189,7 @@ class _Body:
         self.received += len(message.get("body", b""))
         if self.received > self._cap:
             self.end()
-            raise _too_large(self._headers, self.received, self._cap)
+            raise _too_large(self._headers, self.received, self._cap, self._uploads)
         if not message.get("more_body", False):
             self.complete = True
             self.end()
@@ -172,10 +217,13 @@ class RequestLimitsMiddleware:
         if not (length or "transfer-encoding" in headers):
             await self.app(scope, receive, send)  # no body
             return
-        cap = self.limits.upload_bytes if _is_upload(headers) else self.limits.json_bytes
+        uploads = self.limits.upload_limits(scope)
+        upload_cap = max_upload_bytes(uploads.max_file_bytes)
+        cap = upload_cap if _is_upload(headers) else self.limits.json_bytes
         client = scope["client"][0] if scope.get("client") else "unknown"
         if length is not None and length > cap:
-            await self._refuse(scope, receive, send, client, _too_large(headers, length, cap))
+            too_large = _too_large(headers, length, cap, uploads)
+            await self._refuse(scope, receive, send, client, too_large)
             return
         if self._active[client] >= self.limits.per_client:
             refusal = RateLimited(
@@ -186,7 +234,8 @@ class RequestLimitsMiddleware:
             await self._refuse(scope, receive, send, client, refusal)
             return
         self._active[client] += 1
-        body = _Body(receive, send, headers, cap, self.limits, lambda: self._release(client))
+        release = partial(self._release, client)
+        body = _Body(receive, send, headers, cap, self.limits, uploads, release)
         try:
             await self.app(scope, body.receive, body.send)
         finally:

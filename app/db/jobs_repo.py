@@ -168,8 +168,8 @@ class JobRepository:
         ).first()
         return to_job(row) if row else None
 
-    def reclaim_expired(self, conn: Connection, now: datetime) -> int:
-        """End or requeue jobs whose lease ran out (their worker died or stalled).
+    def reclaim_expired(self, conn: Connection, now: datetime) -> list[Job]:
+        """End or requeue jobs whose lease ran out (their worker died or stalled); returns them.
 
         Flagged for cancellation: ``cancelled``; last attempt spent: ``dead``; else ``queued``.
         """
@@ -191,13 +191,16 @@ class JobRepository:
             ),
             (sa.true(), {"status": _S.QUEUED.value, "available_at": now, "error": lost}),
         ]
-        total = 0
+        reclaimed: list[Job] = []
         for condition, values in steps:
-            result = conn.execute(
-                jobs.update().where(expired, condition).values(**released, **values)
-            )
-            total += int(result.rowcount or 0)
-        return total
+            rows = conn.execute(
+                jobs.update()
+                .where(expired, condition)
+                .values(**released, **values)
+                .returning(*jobs.c)
+            ).all()
+            reclaimed.extend(to_job(r) for r in rows)
+        return reclaimed
 
     # -- lease-fenced writes --------------------------------------------------------------
     def _fenced(self, conn: Connection, lease: Lease, now: datetime, values: dict[str, Any]) -> Job:

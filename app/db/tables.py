@@ -154,3 +154,30 @@ audit_events = sa.Table(
     sa.Index(None, "owner", "created_at"),
     sa.Index(None, "media_id"),
 )
+
+# The webhook outbox (app.db.webhooks_repo): one row per event, written in the transaction that
+# ends its job; ``body`` is the exact JSON sent on every attempt.
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("job_id", sa.String(40), nullable=False),
+    sa.Column("owner", sa.String(200), nullable=False),
+    sa.Column("url", sa.String(2048), nullable=False),
+    sa.Column("event_type", sa.String(32), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("max_attempts", sa.Integer, nullable=False),
+    _ts("next_attempt_at"),
+    sa.Column("claim_id", sa.String(64)),
+    sa.Column("claimed_by", sa.String(200)),
+    _ts("leased_until", nullable=True),
+    sa.Column("last_status_code", sa.Integer),
+    sa.Column("last_error", sa.String(500)),
+    _ts("created_at"),
+    _ts("updated_at"),
+    _ts("delivered_at", nullable=True),
+    sa.Index(None, "status", "next_attempt_at"),
+    sa.Index(None, "job_id"),
+)

@@ -6,7 +6,7 @@ import math
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,13 @@ from loguru import logger
 from providers.base import AudioInput, Provider, SegmentStream
 from providers.faster_whisper.live_window import first_pass, live_window, model_class
 from providers.faster_whisper.model_store import ModelStore
-from providers.faster_whisper.speech_clips import group_clips, speech_spans, vad_options
+from providers.faster_whisper.speech_clips import (
+    clip_batches,
+    group_clips,
+    speech_spans,
+    vad_options,
+)
+from providers.segmentation import SegmentRules, resegment, without_words
 from schemas.errors import (
     CapabilityNotSupported,
     FatalProviderError,
@@ -40,6 +46,7 @@ class FasterWhisperConfig:
     live_cpu_threads: int = 0
     live_context_s: float = 30.0
     max_prompt_tokens: int = 224
+    segments: SegmentRules = field(default_factory=SegmentRules)
 
 
 def live_cpu_layout(config: FasterWhisperConfig, cores: int | None = None) -> tuple[int, int]:
@@ -80,7 +87,6 @@ class FasterWhisperProvider(Provider):
             allow_downloads=config.allow_downloads,
         )
         self._models: dict[tuple[str, bool], Any] = {}
-        self._batched: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._last_error: str | None = None
 
@@ -156,16 +162,6 @@ class FasterWhisperProvider(Provider):
             self._models[key] = loaded
             return loaded
 
-    def _pipeline(self, whisper: Any, model: str, duration: float) -> Any:
-        """``whisper`` itself, or its batched pipeline for long audio."""
-        if duration < self._config.batched_min_duration_s:
-            return whisper
-        if (batched := self._batched.get(model)) is None:
-            from faster_whisper import BatchedInferencePipeline
-
-            batched = self._batched.setdefault(model, BatchedInferencePipeline(whisper))
-        return batched
-
     # -- inference ------------------------------------------------------------------------
     def _check(self, whisper: Any, options: TranscriptionOptions, model: str) -> None:
         if not whisper.model.is_multilingual:
@@ -209,7 +205,6 @@ class FasterWhisperProvider(Provider):
         whisper = self.load(model)
         self._check(whisper, options, model)
         self._check_prompt_budget(whisper, options)
-        pipeline = self._pipeline(whisper, model, audio.duration)
         kwargs: dict[str, Any] = dict(
             language=options.language,
             task=options.task.value,
@@ -226,22 +221,59 @@ class FasterWhisperProvider(Provider):
             kwargs["vad_parameters"] = options.vad_parameters.model_dump()
         if options.chunk_length is not None:
             kwargs["chunk_length"] = options.chunk_length
-        if pipeline is not whisper:
-            kwargs["batch_size"] = self._config.batch_size
-            kwargs.pop("condition_on_previous_text")
-            # the batched pipeline decodes the audio as clips cut at VAD pauses
-            chunk_length = options.chunk_length or whisper.feature_extractor.chunk_length
-            vad = vad_options(kwargs.pop("vad_parameters", None), chunk_length)
-            clips = group_clips(speech_spans(audio.samples, vad), chunk_length)
-            if not clips:
-                return SegmentStream(
-                    language=options.language or "en",
-                    language_probability=None,
-                    duration=audio.duration,
-                    segments=iter(()),
-                )
-            kwargs.update(vad_filter=False, clip_timestamps=clips)
-        return self._decode(pipeline, audio, kwargs)
+        if audio.duration >= self._config.batched_min_duration_s:
+            return self._batched(whisper, audio, options, kwargs)
+        stream = self._decode(whisper, audio, kwargs)
+        if options.word_timestamps:  # Whisper's own segments, cut further where they run long
+            stream.segments = resegment(stream.segments, self._config.segments)
+        return stream
+
+    def _batched(
+        self, whisper: Any, audio: AudioInput, options: TranscriptionOptions, kwargs: dict[str, Any]
+    ) -> SegmentStream:
+        """Long audio through the batched pipeline, as clips cut at VAD pauses.
+
+        Clips are decoded without timestamp tokens (they cost accuracy) but with word timings,
+        from which :func:`resegment` cuts sentence-sized segments. Clips go in batches that grow
+        from one (:func:`clip_batches`): the first text is out after one clip's decode, and
+        only one batch's features are in memory at a time. The first batch fixes the language
+        for the rest.
+        """
+        from faster_whisper import BatchedInferencePipeline
+
+        pipeline = BatchedInferencePipeline(whisper)  # per call: it keeps per-decode state
+        kwargs.pop("condition_on_previous_text")
+        chunk_length = options.chunk_length or whisper.feature_extractor.chunk_length
+        vad = vad_options(kwargs.pop("vad_parameters", None), chunk_length)
+        clips = group_clips(speech_spans(audio.samples, vad), chunk_length)
+        if not clips:
+            return SegmentStream(
+                language=options.language or "en",
+                language_probability=None,
+                duration=audio.duration,
+                segments=iter(()),
+            )
+        kwargs.update(vad_filter=False, word_timestamps=True)
+        batches = clip_batches(clips, self._config.batch_size)
+
+        def decode(batch: list[dict[str, float]], language: str | None) -> SegmentStream:
+            call = {**kwargs, "clip_timestamps": batch, "batch_size": len(batch)}
+            return self._decode(pipeline, audio, {**call, "language": language})
+
+        first = decode(batches[0], options.language)
+
+        def decoded() -> Iterator[Segment]:
+            yield from first.segments
+            for batch in batches[1:]:
+                yield from decode(batch, first.language).segments
+
+        segments = resegment(decoded(), self._config.segments)
+        return SegmentStream(
+            language=first.language,
+            language_probability=first.language_probability,
+            duration=audio.duration,
+            segments=segments if options.word_timestamps else without_words(segments),
+        )
 
     def transcribe_stream(
         self, audio: AudioInput, options: TranscriptionOptions, model: str

@@ -62,3 +62,15 @@ def group_clips(spans: list[tuple[int, int]], chunk_length: float) -> list[dict[
     if start >= 0:
         clips.append({"start": start / SAMPLE_RATE, "end": end / SAMPLE_RATE})
     return clips
+
+
+def clip_batches(clips: list[dict[str, float]], batch_size: int) -> list[list[dict[str, float]]]:
+    """``clips`` in batches of 1, 2, 4, ... up to ``batch_size``: the first text comes after
+    one clip's decode instead of a full batch's, at the cost of a few small batches."""
+    batches: list[list[dict[str, float]]] = []
+    size, index = 1, 0
+    while index < len(clips):
+        batches.append(clips[index : index + size])
+        index += size
+        size = min(size * 2, max(1, batch_size))
+    return batches

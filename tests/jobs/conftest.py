@@ -26,7 +26,7 @@ from tests.support.server import running_server
 from workers.sdk import JobQueue
 
 ADMIN_URL = os.environ.get("STT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-TABLES = 'jobs, job_chunks, media, "UnvectorizedMediaChunks", audit_events'
+TABLES = 'jobs, job_chunks, media, "UnvectorizedMediaChunks", audit_events, webhook_deliveries'
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import numpy as np
 import sqlalchemy as sa
 
@@ -88,6 +89,26 @@ def spawn_worker(
         [sys.executable, str(script)] if script else [sys.executable, "-m", "app.cli", "worker"]
     )
     return subprocess.Popen([*command, *args], env=worker_env(settings), cwd=cwd)
+
+
+def spawn_gateway(settings: Settings, cwd: Path, port: int, **env: str) -> subprocess.Popen[bytes]:
+    """``stt-gateway serve`` (embedded worker, webhook delivery) in its own process on ``port``;
+    ``env`` adds settings (``STT_...``). Wait for it with :func:`wait_http`."""
+    environ = {**worker_env(settings), "STT_EMBEDDED_WORKER": "true", **env}
+    command = [sys.executable, "-m", "app.cli", "serve", "--port", str(port)]
+    return subprocess.Popen(command, env=environ, cwd=cwd)
+
+
+def wait_http(url: str, timeout: float = 60) -> None:
+    """Wait until ``GET url`` answers (a gateway subprocess is up)."""
+
+    def up() -> bool:
+        try:
+            return httpx.get(url, timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_for(up, timeout, f"{url} to answer")
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:

@@ -7,6 +7,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
+from app.services.transcription.captions import CaptionRules, cues
 from app.services.transcription.formats import render, render_srt, render_vtt, timestamp
 from schemas.options import ResponseFormat
 from schemas.transcript import Segment, TranscriptMetadata, Word, build_transcript
@@ -72,18 +73,21 @@ def test_timestamp_round_trip(seconds: float) -> None:
 
 @given(segments, durations)
 def test_srt_and_vtt_structure(segs: list[Segment], duration: float) -> None:
+    """Any transcript renders to well-formed SRT and WebVTT: numbered blocks, valid time lines
+    in order, one cue per caption the rules make (``tests/property/test_caption_props.py``)."""
     t = _build(segs, duration)
+    expected = cues(t, CaptionRules())
     srt_blocks = [b for b in render_srt(t).split("\n\n") if b.strip()]
-    assert len(srt_blocks) == len(t.segments)
-    for n, (block, seg) in enumerate(zip(srt_blocks, t.segments, strict=True), start=1):
+    assert len(srt_blocks) == len(expected)
+    for n, (block, cue) in enumerate(zip(srt_blocks, expected, strict=True), start=1):
         index, times_line, text = block.strip("\n").split("\n", 2)
         assert index == str(n)
-        assert times_line == f"{timestamp(seg.start, ',')} --> {timestamp(seg.end, ',')}"
-        assert text == seg.text
+        assert times_line == f"{timestamp(cue.start, ',')} --> {timestamp(cue.end, ',')}"
+        assert text.split("\n") == list(cue.lines)
     vtt = render_vtt(t)
     assert vtt.startswith("WEBVTT\n\n")
-    cues = [b for b in vtt.removeprefix("WEBVTT\n\n").split("\n\n") if b.strip()]
-    assert [c.split("\n", 1)[1].strip() for c in cues] == [s.text for s in t.segments]
+    blocks = [b for b in vtt.removeprefix("WEBVTT\n\n").split("\n\n") if b.strip()]
+    assert len(blocks) == len(cues(t, CaptionRules(), speaker_prefix=False))
 
 
 @given(st.sampled_from(["transcribe", "translate"]))

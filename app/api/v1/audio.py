@@ -16,8 +16,9 @@ from app.api.disconnect import cancel_on_disconnect
 from app.api.forms import TranscriptionForm, build_options, parse_form
 from app.api.openapi import AUDIO_FILE, body_schema
 from app.api.v1.results import render_response
+from app.core.request_limits import UploadLimits
 from app.services.transcription.debug_dump import dump_debug_audio
-from app.services.transcription.formats import duration_usage, media_types
+from app.services.transcription.formats import RenderOptions, duration_usage, media_types
 from app.services.transcription.inference import Ticket
 from app.services.transcription.service import TranscriptionService
 from app.services.transcription.upload import receive_form
@@ -66,7 +67,7 @@ async def _handle(request: Request, gateway: GatewayDep, task: Task, user: Princ
     settings = gateway.settings
     service = gateway.transcription
     async with receive_form(
-        request, tmp_dir=settings.tmp_dir, max_file_bytes=settings.max_file_size_bytes
+        request, tmp_dir=settings.tmp_dir, limits=UploadLimits.sync(settings)
     ) as upload:
         if task is Task.TRANSLATE:
             extra = [k for k in upload.fields if k.removesuffix("[]") in _TRANSLATION_UNSUPPORTED]
@@ -114,8 +115,11 @@ async def _handle(request: Request, gateway: GatewayDep, task: Task, user: Princ
     return render_response(
         transcript,
         form.response_format,
-        form.timestamp_granularities,
-        include_logprobs="logprobs" in form.include,
+        RenderOptions.of(
+            gateway.settings,
+            form.timestamp_granularities,
+            include_logprobs="logprobs" in form.include,
+        ),
     )
 
 

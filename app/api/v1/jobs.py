@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -16,11 +17,13 @@ from app.api.openapi import AUDIO_FILE, body_schema
 from app.api.v1.results import FormatDep, render_response
 from app.core import tracing
 from app.core.json_input import parse_json
+from app.core.request_limits import UploadLimits
 from app.services.jobs import events
+from app.services.jobs.handler import JOB_DURATION
 from app.services.jobs.service import JobRequest, JobService
 from app.services.jobs.url_ingest import UrlPolicy
-from app.services.transcription.audio import check_container
-from app.services.transcription.formats import render
+from app.services.transcription.audio import check_container, check_duration
+from app.services.transcription.formats import RenderOptions, render
 from app.services.transcription.upload import UploadedFile, receive_form
 from schemas.errors import InvalidRequest
 from schemas.jobs import (
@@ -34,6 +37,7 @@ from schemas.jobs import (
     TranscriptionPayload,
 )
 from schemas.options import Task
+from schemas.webhooks import WebhookSpec
 
 router = APIRouter(tags=["jobs"])
 
@@ -52,6 +56,8 @@ class JobFields(BaseModel):
     chunk_overlap_seconds: float | None = Field(None, ge=0.0, le=10.0)
     force: bool = False
     max_attempts: int | None = Field(None, ge=1, le=20)
+    callback_url: str | None = Field(None, max_length=2048)  # Docs/Webhooks.md
+    callback_include_transcript: bool = False
 
 
 def _service(gateway: GatewayDep) -> JobService:
@@ -90,6 +96,11 @@ def _build_request(
             overlap_seconds=job.chunk_overlap_seconds,
         ),
         force=job.force,
+        webhook=(
+            WebhookSpec(url=job.callback_url, include_transcript=job.callback_include_transcript)
+            if job.callback_url
+            else None
+        ),
         audit={"actor": actor, **tracing.inject_carrier()},  # W3C traceparent when tracing
     )
     return JobRequest(payload, job.pool, job.priority, job.max_attempts)
@@ -139,6 +150,10 @@ async def _submit_upload(
     placeholder = AudioSource(kind="upload", filename=file.filename)
     job_request = _build_request(gateway, fields, placeholder, owner)
     await run_in_threadpool(check_container, file.path)  # empty 400, not audio 415
+    limit = gateway.settings.job_max_audio_duration_s
+    await run_in_threadpool(
+        partial(check_duration, file.path, max_duration_s=limit, setting=JOB_DURATION)
+    )
     return await run_in_threadpool(
         _service(gateway).submit_upload, owner, job_request, file.path, idempotency_key
     )
@@ -213,7 +228,7 @@ async def create_job(
     else:
         settings = gateway.settings
         async with receive_form(
-            request, tmp_dir=settings.tmp_dir, max_file_bytes=settings.max_file_size_bytes
+            request, tmp_dir=settings.tmp_dir, limits=UploadLimits.jobs(settings)
         ) as upload:
             if upload.file is not None:
                 job, created = await _submit_upload(
@@ -265,8 +280,9 @@ async def get_job(
     transcript = await run_in_threadpool(service.result_of, principal.user_id, job)
     if transcript is not None:  # succeeded, and its media not deleted
         fmt, granularities = query.choose(job)
-        result = render(transcript, fmt, granularities=granularities)
-    return JobPublic.of(job, result)
+        result = render(transcript, fmt, RenderOptions.of(gateway.settings, granularities))
+    webhook = await run_in_threadpool(service.webhook_of, principal.user_id, job.id)
+    return JobPublic.of(job, result, webhook)
 
 
 @router.get("/audio/jobs/{job_id}/result", summary="A finished job's transcript, as a file")
@@ -277,7 +293,7 @@ async def get_job_result(
     job = await run_in_threadpool(service.get, principal.user_id, job_id)
     transcript = await run_in_threadpool(service.transcript, principal.user_id, job)
     fmt, granularities = query.choose(job)
-    return render_response(transcript, fmt, granularities)
+    return render_response(transcript, fmt, RenderOptions.of(gateway.settings, granularities))
 
 
 @router.post("/audio/jobs/{job_id}/cancel", response_model=JobPublic, summary="Cancel a job")

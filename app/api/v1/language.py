@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.api.deps import GatewayDep, TranscribeUser
 from app.api.forms import invalid_request_from
+from app.core.request_limits import UploadLimits
 from app.services.transcription.upload import receive_form
 from schemas.errors import InvalidRequest
 from schemas.languages import language_name
@@ -59,7 +60,7 @@ async def detect_language(
 ) -> LanguageResult:
     settings = gateway.settings
     async with receive_form(
-        request, tmp_dir=settings.tmp_dir, max_file_bytes=settings.max_file_size_bytes
+        request, tmp_dir=settings.tmp_dir, limits=UploadLimits.sync(settings)
     ) as upload:
         fields = {k: v[-1] for k, v in upload.fields.items() if v and v[-1] != ""}
         try:

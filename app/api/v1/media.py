@@ -13,6 +13,7 @@ from app.api.deps import GatewayDep, JobsUser
 from app.api.v1.jobs import _service
 from app.api.v1.results import render_response
 from app.services.jobs.media import transcript_of
+from app.services.transcription.formats import RenderOptions
 from schemas.media import AuditEvent, Media
 from schemas.options import Granularity, ResponseFormat
 
@@ -78,7 +79,8 @@ async def get_media_transcript(
     ] = None,
 ) -> Response:
     media = await run_in_threadpool(_service(gateway).get_media, principal.user_id, media_id)
-    return render_response(transcript_of(media), fmt, frozenset(granularities or ()))
+    options = RenderOptions.of(gateway.settings, frozenset(granularities or ()))
+    return render_response(transcript_of(media), fmt, options)
 
 
 @router.get(

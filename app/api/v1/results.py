@@ -8,25 +8,16 @@ from typing import Annotated
 from fastapi import Depends, Query, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from app.services.transcription.formats import FORMATS, render
+from app.services.transcription.formats import FORMATS, RenderOptions, render
 from schemas.jobs import Job, TranscriptionPayload
 from schemas.options import Granularity, ResponseFormat
 from schemas.transcript import Transcript
 
 
 def render_response(
-    transcript: Transcript,
-    fmt: ResponseFormat,
-    granularities: frozenset[Granularity] = frozenset(),
-    *,
-    include_logprobs: bool = False,
+    transcript: Transcript, fmt: ResponseFormat, options: RenderOptions
 ) -> Response:
-    body = render(
-        transcript,
-        fmt,
-        granularities=granularities,
-        include_logprobs=include_logprobs,
-    )
+    body = render(transcript, fmt, options)
     if isinstance(body, str):
         return PlainTextResponse(body, media_type=FORMATS[fmt].media_type)
     return JSONResponse(body)

@@ -26,7 +26,7 @@ from app.services.jobs.chunking import ChunkTranscript, merge_chunks, plan_chunk
 from app.services.jobs.media import MediaWriter, options_hash
 from app.services.jobs.retention import AudioJanitor
 from app.services.jobs.url_ingest import UrlPolicy, download
-from app.services.transcription.audio import decode_file
+from app.services.transcription.audio import decode_file, decode_span
 from app.services.transcription.pipeline import TranscriptionPipeline
 from app.services.transcription.service import Infer, WorkerTranscription, call_directly
 from providers.base import AudioInput
@@ -36,6 +36,7 @@ from workers.runner import Completion, JobContext, JobHandler, WorkerInfo
 from workers.sdk import JobQueue
 
 KIND = "transcription"
+JOB_DURATION = "STT_JOB_MAX_AUDIO_DURATION_S"
 
 
 class TranscriptionHandler(JobHandler):
@@ -147,14 +148,22 @@ class TranscriptionHandler(JobHandler):
     def _decode(self, payload: TranscriptionPayload) -> AudioInput:
         assert payload.source.audio_ref is not None
         with self.store.local_path(payload.source.audio_ref) as path:
-            return decode_file(path, max_duration_s=self.settings.max_audio_duration_s)
+            return decode_file(
+                path, max_duration_s=self.settings.job_max_audio_duration_s, setting=JOB_DURATION
+            )
 
-    def _transcribe(
-        self, payload: TranscriptionPayload, audio: AudioInput, words: bool
-    ) -> Transcript:
-        """One span through the fallback chain (GPU, its CPU twin, configured alternates)."""
+    def _decode_span(self, payload: TranscriptionPayload, start: float, end: float) -> AudioInput:
+        assert payload.source.audio_ref is not None
+        with self.store.local_path(payload.source.audio_ref) as path:
+            return decode_span(path, start, end)
+
+    def _transcribe(self, payload: TranscriptionPayload, audio: AudioInput) -> Transcript:
+        """One span through the fallback chain (GPU, its CPU twin, configured alternates).
+
+        Always with word timings: chunks are merged word by word, and a stored transcript may
+        be fetched later as SRT or WebVTT, whose cues are cut at words."""
         options = payload.options
-        if words and not options.word_timestamps:
+        if not options.word_timestamps:
             options = options.model_copy(update={"word_timestamps": True})
         chain = self.registry.chain(payload.model, options.task)
         return self.transcription.transcribe(audio, chain, options)
@@ -180,7 +189,7 @@ class TranscriptionHandler(JobHandler):
         spans = self._spans(payload, audio)
         if len(spans) == 1:
             ctx.progress(0, 1)
-            transcript = self._transcribe(payload, audio, words=False)
+            transcript = self._transcribe(payload, audio)
             ctx.progress(1, 1)
             return transcript
         chunks = self.queue.plan_chunks(ctx.lease, spans)  # idle workers may help
@@ -211,17 +220,19 @@ class TranscriptionHandler(JobHandler):
         chunk = self.queue.lease_chunk(worker.worker_id, worker.pools, job_id)
         if chunk is None:
             return False
-        if audio is None or payload is None:  # helping another job
-            job = self.queue.get(chunk.job_id)
-            assert job is not None
-            payload = TranscriptionPayload.model_validate(job.payload)
-            audio = self._decode(payload)
         tracked = worker.heartbeat.track(
             f"{chunk.job_id}#{chunk.idx}", lambda: self._renew_chunk(chunk)
         )
         try:
-            first, last = int(chunk.start * audio.sample_rate), int(chunk.end * audio.sample_rate)
-            part = self._transcribe(payload, AudioInput(audio.samples[first:last]), True)
+            if audio is None or payload is None:  # helping another job: decode only the chunk
+                job = self.queue.get(chunk.job_id)
+                assert job is not None
+                payload = TranscriptionPayload.model_validate(job.payload)
+                part_audio = self._decode_span(payload, chunk.start, chunk.end)
+            else:
+                first = int(chunk.start * audio.sample_rate)
+                part_audio = AudioInput(audio.samples[first : int(chunk.end * audio.sample_rate)])
+            part = self._transcribe(payload, part_audio)
             tracked.check()
             segments = shift_segments(part.segments, chunk.start)
             stored = part.model_copy(update={"segments": segments}).model_dump(mode="json")

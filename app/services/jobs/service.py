@@ -22,6 +22,7 @@ from app.db.media_repo import MediaRepository
 from app.services.jobs.audio_store import AudioStore, StoredAudio
 from app.services.jobs.media import transcript_of
 from app.services.jobs.retention import AudioJanitor
+from app.services.jobs.webhooks import WebhookOutbox
 from schemas.errors import InvalidRequest, NotFound
 from schemas.jobs import (
     Job,
@@ -32,6 +33,7 @@ from schemas.jobs import (
 )
 from schemas.media import AuditEvent, Media
 from schemas.transcript import Transcript
+from schemas.webhooks import WebhookPublic
 from workers.sdk import JobQueue
 
 KIND = "transcription"
@@ -54,6 +56,7 @@ class JobService:
         self.store = store
         self.media = MediaRepository()
         self.janitor = AudioJanitor(store, self.media)
+        self.webhooks = WebhookOutbox(settings, queue.db)
 
     # -- jobs -----------------------------------------------------------------------------
     def submit_upload(
@@ -111,8 +114,10 @@ class JobService:
         """Enqueue; with an idempotency key already used by ``owner``, return that job.
 
         Raises :class:`RateLimited` when ``owner`` already has ``STT_MAX_ACTIVE_JOBS_PER_USER``
-        queued or leased jobs (a replayed idempotency key is answered even then).
+        queued or leased jobs (a replayed idempotency key is answered even then), and
+        :class:`InvalidRequest` for a ``callback_url`` the gateway may not call or sign.
         """
+        self.webhooks.check(request.payload.webhook)
         new = NewJob(
             owner=owner,
             kind=KIND,
@@ -173,6 +178,10 @@ class JobService:
             raise NotFound(f"no job with id '{job_id}'", param="id", code="job_not_found")
         return job
 
+    def webhook_of(self, owner: str, job_id: str) -> WebhookPublic | None:
+        """The job's latest webhook event and its delivery state (None before one exists)."""
+        return self.webhooks.latest(owner, job_id)
+
     def list_jobs(
         self, owner: str, *, statuses: Sequence[JobStatus], limit: int, before: str | None
     ) -> list[Job]:
@@ -186,6 +195,7 @@ class JobService:
             job = self.queue.cancel_in(conn, job_id, owner)
             details = {"status": job.status.value}
             self._audit(conn, owner, "cancelled", actor, details, job_id=job.id)
+        self.queue.signal()  # a job that ended now has a webhook event to deliver
         return job
 
     def transcript(self, owner: str, job: Job) -> Transcript:

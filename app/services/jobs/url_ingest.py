@@ -3,15 +3,18 @@
 Guards, in order: only ``http``/``https``; every address the host resolves to must be public
 (loopback, private, link-local, reserved and multicast are refused) unless the host or address
 is on ``STT_URL_ALLOWLIST``; the media URLs yt-dlp extracts are checked the same way before any
-byte is downloaded; playlists are refused; the declared duration and size must fit the upload
-limits, the download is aborted once it passes the size limit or the ``STT_URL_FETCH_TIMEOUT_S``
-deadline. (yt-dlp follows HTTP redirects itself; a redirect to a private address is not seen
-by the guard. Deployments that need that guarantee should also firewall the workers.)
+byte is downloaded; playlists are refused; the declared duration and size must fit the job limits
+(``STT_JOB_MAX_AUDIO_DURATION_S``, ``STT_JOB_MAX_FILE_SIZE_MB``, not the synchronous endpoint's
+25 MB), the download is aborted once it passes the size limit, the ``STT_URL_FETCH_TIMEOUT_S``
+deadline, or would leave less free disk than ``STT_MIN_FREE_DISK_MB``. (yt-dlp follows HTTP
+redirects itself; a redirect to a private address is not seen by the guard. Deployments that
+need that guarantee should also firewall the workers.)
 """
 
 from __future__ import annotations
 
 import ipaddress
+import shutil
 import socket
 import time
 from collections.abc import Iterable
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
     from app.core.config import Settings
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+DISK_CHECK_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -36,15 +40,17 @@ class UrlPolicy:
     max_duration_s: float
     timeout_s: float
     allowlist: tuple[str, ...] = ()
+    min_free_disk_bytes: int = 0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> UrlPolicy:
-        """The upload limits, ``STT_URL_FETCH_TIMEOUT_S`` and ``STT_URL_ALLOWLIST``."""
+        """The job limits, ``STT_URL_FETCH_TIMEOUT_S`` and ``STT_URL_ALLOWLIST``."""
         return cls(
-            max_bytes=settings.max_file_size_bytes,
-            max_duration_s=settings.max_audio_duration_s,
+            max_bytes=settings.job_max_file_size_bytes,
+            max_duration_s=settings.job_max_audio_duration_s,
             timeout_s=settings.url_fetch_timeout_s,
             allowlist=settings.url_allowlist_entries,
+            min_free_disk_bytes=settings.min_free_disk_mb * 1024 * 1024,
         )
 
     def _networks(self) -> list[IpNetwork]:
@@ -117,6 +123,7 @@ def download(url: str, dest_dir: Path, policy: UrlPolicy) -> Path:
     policy.check(url)
     deadline = time.monotonic() + policy.timeout_s
     reason: list[Exception] = []
+    checked = [0]  # bytes downloaded when free disk was last checked
 
     def hook(progress: dict[str, Any]) -> None:
         if time.monotonic() > deadline:
@@ -131,6 +138,11 @@ def download(url: str, dest_dir: Path, policy: UrlPolicy) -> Path:
         if size > policy.max_bytes:
             reason.append(_too_large(policy))
             raise _Abort
+        if size - checked[-1] >= DISK_CHECK_BYTES:
+            checked.append(size)
+            if shutil.disk_usage(dest_dir).free < policy.min_free_disk_bytes:
+                reason.append(_no_space(policy))
+                raise _Abort
 
     options = {
         "outtmpl": {"default": str(dest_dir / "download.%(ext)s")},
@@ -172,7 +184,8 @@ def _check_info(info: dict[str, Any] | None, policy: UrlPolicy) -> None:
     duration = info.get("duration")
     if isinstance(duration, int | float) and duration > policy.max_duration_s + 1:
         raise InvalidRequest(
-            f"media is {duration:.0f}s long; the maximum is {policy.max_duration_s:.0f}s",
+            f"media is {duration:.0f}s long; the maximum is {policy.max_duration_s:.0f}s "
+            "(STT_JOB_MAX_AUDIO_DURATION_S)",
             param="url",
             code="audio_too_long",
         )
@@ -185,8 +198,18 @@ def _check_info(info: dict[str, Any] | None, policy: UrlPolicy) -> None:
 
 def _too_large(policy: UrlPolicy) -> PayloadTooLarge:
     return PayloadTooLarge(
-        f"remote media exceeds the maximum size of {policy.max_bytes / (1024 * 1024):.1f} MB",
+        f"remote media exceeds the maximum size of {policy.max_bytes / (1024 * 1024):g} MB "
+        "(STT_JOB_MAX_FILE_SIZE_MB)",
         param="url",
+    )
+
+
+def _no_space(policy: UrlPolicy) -> RetriableProviderError:
+    """Retriable: the disk may have room again when the job's next attempt runs."""
+    return RetriableProviderError(
+        f"the download would leave less than {policy.min_free_disk_bytes / 2**20:.0f} MB of free "
+        "disk (STT_MIN_FREE_DISK_MB)",
+        code="insufficient_storage",
     )
 
 

@@ -63,10 +63,38 @@ def check_container(path: Path) -> str:
     return fmt
 
 
-def decode_file(path: Path, *, max_duration_s: float) -> AudioInput:
+DURATION_SETTING = "STT_MAX_AUDIO_DURATION_S"
+SPAN_MARGIN_S = 0.2  # decoded past a span's end, so the resampler's delay is covered
+
+
+def declared_duration(path: Path) -> float | None:
+    """The duration the container declares, read from its header without decoding; ``None``
+    when it declares none (a raw stream) or cannot be read (decoding will say why)."""
+    try:
+        container = av.open(str(path), mode="r", metadata_errors="ignore")
+    except av.FFmpegError:
+        return None
+    with container:
+        if not container.streams.audio:
+            return None
+        return _declared_duration(container, container.streams.audio[0])
+
+
+def check_duration(path: Path, *, max_duration_s: float, setting: str) -> None:
+    """Refuse a file whose declared duration is over ``max_duration_s`` before it is decoded
+    or queued; decoding enforces the cap again for files that declare nothing."""
+    seconds = declared_duration(path)
+    if seconds is not None and seconds > max_duration_s + 1:
+        raise _too_long(seconds, max_duration_s, setting)
+
+
+def decode_file(
+    path: Path, *, max_duration_s: float, setting: str = DURATION_SETTING
+) -> AudioInput:
     """Sniff, then decode the first audio stream to mono 16 kHz float32.
 
-    Error messages describe the audio, never the server's file (the upload's temporary path).
+    Error messages describe the audio, never the server's file (the upload's temporary path);
+    ``setting`` names the duration cap in the refusal of audio that is too long.
     """
     fmt = check_container(path)
     try:
@@ -85,8 +113,8 @@ def decode_file(path: Path, *, max_duration_s: float) -> AudioInput:
             )
         declared = _declared_duration(container, stream)
         if declared is not None and declared > max_duration_s + 1:
-            raise _too_long(declared, max_duration_s)
-        samples = _decode_stream(container, stream, max_duration_s, declared)
+            raise _too_long(declared, max_duration_s, setting)
+        samples = _decode_stream(container, stream, max_duration_s, declared, setting)
     if samples.size == 0:
         raise AudioDecodeError("the file contains no decodable audio", param="file")
     if fmt == "wav" and (missing := wav_missing_bytes(path)):
@@ -97,6 +125,40 @@ def decode_file(path: Path, *, max_duration_s: float) -> AudioInput:
             code="truncated_audio",
         )
     return AudioInput(samples)
+
+
+def decode_span(path: Path, start: float, end: float) -> AudioInput:
+    """Only ``[start, end)`` seconds of ``path``, mono 16 kHz: the decoder seeks to the key
+    frame before ``start`` and stops at ``end``, so a worker that transcribes one chunk of an
+    hour-long recording holds that chunk, not the hour (the file was checked when it was
+    submitted and decoded whole by the job's own worker)."""
+    with av.open(str(path), mode="r", metadata_errors="ignore") as container:
+        stream = container.streams.audio[0]
+        # a whole-file decode starts at the stream's first sample (e.g. after an MP3's encoder
+        # delay), so span times are relative to the stream's start time
+        base = 0.0
+        if stream.start_time is not None and stream.time_base is not None:
+            base = float(stream.start_time * stream.time_base)
+        if start > 0 and stream.time_base is not None:
+            container.seek(int((start + base) / stream.time_base), stream=stream, backward=True)
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        buffer = _SampleBuffer(int((end - start) * SAMPLE_RATE) + SAMPLE_RATE)
+        origin: float | None = None  # audio time of the first decoded sample
+        try:
+            for frame in container.decode(stream):
+                raise_if_cancelled()
+                if origin is None:
+                    origin = frame.time - base if frame.time is not None else 0.0
+                frame.pts = None
+                for out in resampler.resample(frame):
+                    buffer.append(out.to_ndarray().reshape(-1))
+                if origin + buffer.size / SAMPLE_RATE >= end + SPAN_MARGIN_S:
+                    break
+        except av.FFmpegError as exc:
+            raise AudioDecodeError(f"audio data is corrupt: {_reason(exc)}") from None
+    first = max(0, round((start - (origin or 0.0)) * SAMPLE_RATE))
+    last = max(first, round((end - (origin or 0.0)) * SAMPLE_RATE))
+    return AudioInput(buffer.samples()[first:last].copy())
 
 
 def _reason(exc: av.FFmpegError) -> str:
@@ -137,9 +199,9 @@ def _declared_duration(
     return None
 
 
-def _too_long(seconds: float, limit: float) -> InvalidRequest:
+def _too_long(seconds: float, limit: float, setting: str) -> InvalidRequest:
     return InvalidRequest(
-        f"audio is {seconds:.0f}s long; the maximum is {limit:.0f}s",
+        f"audio is {seconds:.0f}s long; the maximum is {limit:.0f}s ({setting})",
         param="file",
         code="audio_too_long",
     )
@@ -175,6 +237,7 @@ def _decode_stream(
     stream: av.audio.stream.AudioStream,
     max_duration_s: float,
     declared_s: float | None,
+    setting: str,
 ) -> np.ndarray:
     resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
     limit = int(max_duration_s * SAMPLE_RATE)
@@ -187,7 +250,7 @@ def _decode_stream(
             for out in resampler.resample(frame):
                 buffer.append(out.to_ndarray().reshape(-1))
             if buffer.size > limit:
-                raise _too_long(buffer.size / SAMPLE_RATE, max_duration_s)
+                raise _too_long(buffer.size / SAMPLE_RATE, max_duration_s, setting)
         for out in resampler.resample(None):
             buffer.append(out.to_ndarray().reshape(-1))
     except av.FFmpegError as exc:

@@ -12,10 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from app.core.config import Settings
+from app.services.transcription.captions import CaptionRules, Cue, cues
 from schemas.errors import CapabilityNotSupported
 from schemas.languages import language_name
 from schemas.options import Granularity, ResponseFormat
 from schemas.transcript import Transcript
+
+DEFAULT_CAPTIONS = CaptionRules()
 
 
 def timestamp(seconds: float, separator: str) -> str:
@@ -36,18 +40,23 @@ def openai_usage(transcript: Transcript) -> dict[str, Any]:
     return duration_usage(transcript.duration)
 
 
-def render_srt(transcript: Transcript) -> str:
+def render_srt(transcript: Transcript, rules: CaptionRules = DEFAULT_CAPTIONS) -> str:
     blocks = [
-        f"{i}\n{timestamp(s.start, ',')} --> {timestamp(s.end, ',')}\n{s.text}\n"
-        for i, s in enumerate(transcript.segments, start=1)
+        f"{i}\n{timestamp(c.start, ',')} --> {timestamp(c.end, ',')}\n" + "\n".join(c.lines) + "\n"
+        for i, c in enumerate(cues(transcript, rules), start=1)
     ]
     return "\n".join(blocks)
 
 
-def render_vtt(transcript: Transcript) -> str:
+def _voice(cue: Cue) -> str:
+    text = "\n".join(cue.lines)
+    return f"<v {cue.speaker}>{text}" if cue.speaker else text
+
+
+def render_vtt(transcript: Transcript, rules: CaptionRules = DEFAULT_CAPTIONS) -> str:
     blocks = [
-        f"{timestamp(s.start, '.')} --> {timestamp(s.end, '.')}\n{s.text}\n"
-        for s in transcript.segments
+        f"{timestamp(c.start, '.')} --> {timestamp(c.end, '.')}\n{_voice(c)}\n"
+        for c in cues(transcript, rules, speaker_prefix=False)
     ]
     return "WEBVTT\n\n" + "\n".join(blocks)
 
@@ -140,9 +149,29 @@ def render_diarized_json(transcript: Transcript) -> dict[str, Any]:
 
 JSON_MEDIA_TYPE = "application/json"
 
-Renderer = Callable[[Transcript, frozenset[Granularity], bool], str | dict[str, Any]]
-"""``(transcript, timestamp granularities, include logprobs) -> body``: ``str`` for text formats,
-a ``dict`` for JSON ones."""
+@dataclass(frozen=True)
+class RenderOptions:
+    """How to render: OpenAI's ``timestamp_granularities[]`` and ``include[]=logprobs``, and
+    the deployment's caption rules (SRT, WebVTT)."""
+
+    granularities: frozenset[Granularity] = frozenset()
+    include_logprobs: bool = False
+    captions: CaptionRules = DEFAULT_CAPTIONS
+
+
+    @classmethod
+    def of(
+        cls,
+        settings: Settings,
+        granularities: frozenset[Granularity] = frozenset(),
+        *,
+        include_logprobs: bool = False,
+    ) -> RenderOptions:
+        return cls(granularities, include_logprobs, CaptionRules.from_settings(settings))
+
+
+Renderer = Callable[[Transcript, RenderOptions], str | dict[str, Any]]
+"""``(transcript, options) -> body``: ``str`` for text formats, a ``dict`` for JSON ones."""
 
 
 @dataclass(frozen=True)
@@ -159,16 +188,18 @@ class OutputFormat:
 
 FORMATS: dict[ResponseFormat, OutputFormat] = {
     ResponseFormat.JSON: OutputFormat(
-        JSON_MEDIA_TYPE, lambda t, _g, logprobs: render_json(t, include_logprobs=logprobs)
+        JSON_MEDIA_TYPE, lambda t, o: render_json(t, include_logprobs=o.include_logprobs)
     ),
-    ResponseFormat.TEXT: OutputFormat("text/plain", lambda t, _g, _lp: t.text + "\n"),
-    ResponseFormat.VTT: OutputFormat("text/vtt", lambda t, _g, _lp: render_vtt(t)),
-    ResponseFormat.SRT: OutputFormat("application/x-subrip", lambda t, _g, _lp: render_srt(t)),
+    ResponseFormat.TEXT: OutputFormat("text/plain", lambda t, _o: t.text + "\n"),
+    ResponseFormat.VTT: OutputFormat("text/vtt", lambda t, o: render_vtt(t, o.captions)),
+    ResponseFormat.SRT: OutputFormat(
+        "application/x-subrip", lambda t, o: render_srt(t, o.captions)
+    ),
     ResponseFormat.VERBOSE_JSON: OutputFormat(
-        JSON_MEDIA_TYPE, lambda t, granularities, _lp: render_verbose_json(t, granularities)
+        JSON_MEDIA_TYPE, lambda t, o: render_verbose_json(t, o.granularities)
     ),
     ResponseFormat.DIARIZED_JSON: OutputFormat(
-        JSON_MEDIA_TYPE, lambda t, _g, _lp: render_diarized_json(t)
+        JSON_MEDIA_TYPE, lambda t, _o: render_diarized_json(t)
     ),
 }
 
@@ -179,11 +210,7 @@ def media_types() -> list[str]:
 
 
 def render(
-    transcript: Transcript,
-    fmt: ResponseFormat,
-    *,
-    granularities: frozenset[Granularity] = frozenset(),
-    include_logprobs: bool = False,
+    transcript: Transcript, fmt: ResponseFormat, options: RenderOptions = RenderOptions()
 ) -> str | dict[str, Any]:
     """Text formats return ``str``; JSON formats return a ``dict``."""
-    return FORMATS[fmt].render(transcript, granularities, include_logprobs)
+    return FORMATS[fmt].render(transcript, options)

@@ -2,12 +2,15 @@
 
 The size cap is enforced while bytes arrive (not after Starlette has spooled the whole body), text
 fields are bounded, and the temporary file is removed on every exit path, including parse errors
-and clients that disconnect mid-upload.
+and clients that disconnect mid-upload. Free disk is checked before the body is read (against
+its declared length) and every ``DISK_CHECK_BYTES`` written, so a job upload of gigabytes is
+refused with 507 before it fills the disk, not after.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,8 +22,17 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
-from app.core.request_limits import FILE_FIELD, MAX_FIELD_BYTES, MAX_FIELDS, max_upload_bytes
-from schemas.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from app.core.request_limits import (
+    FILE_FIELD,
+    MAX_FIELD_BYTES,
+    MAX_FIELDS,
+    UploadLimits,
+    max_upload_bytes,
+)
+from schemas.errors import InsufficientStorage, InvalidRequest, UnsupportedMediaType
+
+DISK_CHECK_BYTES = 64 * 1024 * 1024
+STORAGE_RETRY_AFTER_S = 60.0
 
 
 @dataclass
@@ -40,11 +52,11 @@ class UploadedForm:
 class _PartCollector:
     """Callbacks for python-multipart: routes the file part to disk, fields to memory."""
 
-    def __init__(self, tmp_dir: Path, max_file_bytes: int) -> None:
+    def __init__(self, tmp_dir: Path, limits: UploadLimits) -> None:
         self.form = UploadedForm()
         self.pending = bytearray()  # file bytes parsed but not yet written (written off-loop)
         self._tmp_dir = tmp_dir
-        self._max_file_bytes = max_file_bytes
+        self._limits = limits
         self._headers: dict[bytes, bytes] = {}
         self._header_field = b""
         self._header_value = b""
@@ -101,11 +113,8 @@ class _PartCollector:
         if self._is_file:
             assert self.form.file is not None
             self.form.file.size += end - start
-            if self.form.file.size > self._max_file_bytes:
-                raise PayloadTooLarge(
-                    f"file exceeds the maximum size of {self._max_file_bytes // (1024 * 1024)} MB",
-                    param=FILE_FIELD,
-                )
+            if self.form.file.size > self._limits.max_file_bytes:
+                raise self._limits.too_large()
             self.pending += data[start:end]
         else:
             self._value += data[start:end]
@@ -135,6 +144,19 @@ def _boundary(request: Request) -> bytes:
     return params[b"boundary"]
 
 
+def check_free_disk(directory: Path, needed: int, limits: UploadLimits) -> None:
+    """Raise :class:`InsufficientStorage` if writing ``needed`` more bytes in ``directory``
+    would leave less than ``limits.min_free_disk_bytes`` free."""
+    free = shutil.disk_usage(directory).free
+    if free - needed < limits.min_free_disk_bytes:
+        raise InsufficientStorage(
+            f"not enough free disk for this upload: {free / 2**20:.0f} MB free, "
+            f"{limits.min_free_disk_bytes / 2**20:.0f} MB must stay free (STT_MIN_FREE_DISK_MB)",
+            param=FILE_FIELD,
+            retry_after=STORAGE_RETRY_AFTER_S,
+        )
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -143,17 +165,17 @@ def _write_all(fd: int, data: bytes) -> None:
 
 @asynccontextmanager
 async def receive_form(
-    request: Request, *, tmp_dir: Path, max_file_bytes: int
+    request: Request, *, tmp_dir: Path, limits: UploadLimits
 ) -> AsyncIterator[UploadedForm]:
     """Parse the multipart body; yields the form and deletes the temporary file afterwards."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_upload_bytes(max_file_bytes):
-        raise PayloadTooLarge(
-            f"request body of {int(declared)} bytes exceeds the maximum upload size",
-            param=FILE_FIELD,
-        )
-    collector = _PartCollector(tmp_dir, max_file_bytes)
+    declared_header = request.headers.get("content-length", "")
+    declared = int(declared_header) if declared_header.isdigit() else 0
+    if declared > max_upload_bytes(limits.max_file_bytes):
+        raise limits.too_large(declared)
+    await anyio.to_thread.run_sync(check_free_disk, tmp_dir, declared, limits)
+    collector = _PartCollector(tmp_dir, limits)
     parser = MultipartParser(_boundary(request), collector.callbacks())  # type: ignore[arg-type]
+    checked = 0  # bytes written when free disk was last checked
     try:
         try:
             async for chunk in request.stream():
@@ -161,6 +183,10 @@ async def receive_form(
                 if collector.pending and collector.handle is not None:
                     data, collector.pending = bytes(collector.pending), bytearray()
                     await anyio.to_thread.run_sync(_write_all, collector.handle, data)
+                    written = collector.form.file.size if collector.form.file else 0
+                    if not declared and written - checked >= DISK_CHECK_BYTES:
+                        checked = written
+                        await anyio.to_thread.run_sync(check_free_disk, tmp_dir, 0, limits)
             parser.finalize()
         except MultipartParseError as exc:
             raise InvalidRequest(f"malformed multipart body: {exc}") from None
