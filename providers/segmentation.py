@@ -12,12 +12,14 @@ segment again where a reader expects a break:
   else the widest gap between words in the piece's second half.
 
 Start and end times are the first and last word's; text is the words' text, so segments,
-their words and the transcript's text stay consistent. Segments without words pass unchanged.
+their words and the transcript's text stay consistent. Segments without words, and segments
+that need no cut, pass unchanged; a piece's ``tokens`` are its text re-tokenized (``tokenize``,
+the engine's tokenizer), since a parent's decoded tokens cannot be apportioned to its pieces.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from schemas.transcript import Segment, Word
@@ -44,7 +46,7 @@ def _piece(parent: Segment, words: Sequence[Word]) -> Segment:
             "end": max(words[-1].end, words[0].start),
             "text": "".join(w.word for w in words).strip(),
             "words": list(words),
-            "tokens": None,  # the parent's tokens cannot be apportioned to its pieces
+            "tokens": None,
         }
     )
 
@@ -80,17 +82,27 @@ def split_segment(segment: Segment, rules: SegmentRules) -> list[Segment]:
         ):
             pieces.append(_piece(segment, current))
             current = []
+    if not pieces:
+        return [segment]  # no cut: the engine's own segment, its tokens included
     if current:
         pieces.append(_piece(segment, current))
     return pieces
 
 
-def resegment(segments: Iterable[Segment], rules: SegmentRules) -> Iterator[Segment]:
+def resegment(
+    segments: Iterable[Segment],
+    rules: SegmentRules,
+    tokenize: Callable[[str], list[int]] | None = None,
+) -> Iterator[Segment]:
     """Lazily split each segment; ids are renumbered in order."""
     index = 0
     for segment in segments:
-        for piece in split_segment(segment, rules):
-            yield piece.model_copy(update={"id": index})
+        pieces = split_segment(segment, rules)
+        for piece in pieces:
+            update: dict[str, object] = {"id": index}
+            if len(pieces) > 1 and tokenize is not None:
+                update["tokens"] = tokenize(piece.text)
+            yield piece.model_copy(update=update)
             index += 1
 
 

@@ -84,6 +84,9 @@ def patch_record(record: Record) -> None:
     for name in FIELDS:
         extra.setdefault(name, context.get(name, ""))
     record["message"] = redact(record["message"])
+    fields: dict[str, Any] = record  # type: ignore[assignment]
+    if isinstance(fields.get("template"), str):  # loguru 0.8 serializes the unformatted message
+        fields["template"] = redact(fields["template"])
 
 
 def human_format(record: Record) -> str:

@@ -225,7 +225,7 @@ class FasterWhisperProvider(Provider):
             return self._batched(whisper, audio, options, kwargs)
         stream = self._decode(whisper, audio, kwargs)
         if options.word_timestamps:  # Whisper's own segments, cut further where they run long
-            stream.segments = resegment(stream.segments, self._config.segments)
+            stream.segments = resegment(stream.segments, self._config.segments, _tokenizer(whisper))
         return stream
 
     def _batched(
@@ -267,7 +267,7 @@ class FasterWhisperProvider(Provider):
             for batch in batches[1:]:
                 yield from decode(batch, first.language).segments
 
-        segments = resegment(decoded(), self._config.segments)
+        segments = resegment(decoded(), self._config.segments, _tokenizer(whisper))
         return SegmentStream(
             language=first.language,
             language_probability=first.language_probability,
@@ -400,6 +400,11 @@ def plausible_speech(segment: Segment) -> bool:
 def stream_token_budget(seconds: float) -> int:
     """Tokens a live window may produce: fast speech is ~7 tokens/s; the rest is a loop."""
     return min(440, 16 + math.ceil(12 * seconds))
+
+
+def _tokenizer(whisper: Any) -> Callable[[str], list[int]]:
+    """Text tokens as Whisper decodes them (a leading space, no special tokens)."""
+    return lambda text: list(whisper.hf_tokenizer.encode(" " + text, add_special_tokens=False).ids)
 
 
 def _temperatures(base: float) -> list[float]:
