@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -98,3 +99,14 @@ def client(api_settings: Settings) -> Iterator[httpx.Client]:
     """A live server with the embedded worker, and a client for it."""
     with running_server(api_settings) as url, httpx.Client(base_url=url, timeout=30) as c:
         yield c
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Subprocesses a test starts (workers, gateways): killed if still running at the end."""
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)

@@ -49,16 +49,6 @@ def hook_settings(make_settings: SettingsFactory) -> Settings:
     )
 
 
-@pytest.fixture
-def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
-
-
 def submit(client: httpx.Client, audio: Path, **fields: str) -> dict[str, Any]:
     with open(audio, "rb") as handle:
         reply = client.post(
