@@ -22,6 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.options import Granularity, ResponseFormat, TranscriptionOptions
+from schemas.transcript import Segment
 from schemas.webhooks import WebhookPublic, WebhookSpec
 
 
@@ -278,3 +279,48 @@ class JobList(BaseModel):
     data: list[JobPublic]
     has_more: bool
     last_id: str | None = None
+
+
+# -- live progress (``GET /v1/audio/jobs/{id}/events``) -----------------------------------
+
+
+class JobStage(str, Enum):
+    """The steps of a transcription job, in the order a job enters them (a job skips those it
+    does not need: ``merging`` without chunks, ``diarization`` unless asked, ``vocabulary``
+    unless one applies). Entered stages are recorded in the job row so the event stream, in any
+    API replica, can replay them."""
+
+    TRANSCRIBING = "transcribing"
+    MERGING = "merging"
+    DIARIZATION = "diarization"
+    VOCABULARY = "vocabulary"
+    SAVING = "saving"
+
+
+class JobChunkText(BaseModel):
+    """``event: chunk``: the final text of one finished chunk, merged with its neighbours as
+    the transcript will be (before diarization and vocabulary). Chunk events arrive in audio
+    order; their ``text`` joined with spaces is the merged transcript's text."""
+
+    chunk: int = Field(description="The chunk's index in audio order (0-based)")
+    start: float = Field(description="Where this chunk's part of the recording starts (s)")
+    end: float = Field(description="Where it ends (s): the cut to the next chunk")
+    text: str
+    segments: list[Segment]
+
+
+class JobStageEvent(BaseModel):
+    """``event: stage``: the job entered ``stage`` (any earlier stage has finished)."""
+
+    stage: JobStage
+
+
+STAGES_KEY = "stages"
+"""Where a job row records the stages it entered: ``result["stages"]`` (a running job has no
+other result; the completion keeps the list)."""
+
+
+def entered_stages(job: Job) -> list[str]:
+    """The stages ``job`` has entered so far, in the order it entered them."""
+    stages = (job.result or {}).get(STAGES_KEY)
+    return [s for s in stages if isinstance(s, str)] if isinstance(stages, list) else []

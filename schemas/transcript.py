@@ -133,23 +133,33 @@ def normalise_words(words: Iterable[Word] | None, low: float, high: float) -> li
 
 def normalise_segments(segments: Iterable[Segment], duration: float) -> list[Segment]:
     """Renumber, clean and clamp segments so the canonical invariants hold."""
-    out: list[Segment] = []
-    cursor = 0.0
-    last_end = 0.0
-    for seg in segments:
-        text = clean_text(seg.text)
-        if not text:
-            continue
-        start = _clamp(seg.start, cursor, duration)
-        end = _clamp(max(seg.end, last_end), start, duration)
-        words = normalise_words(seg.words, start, end)
-        out.append(
-            seg.model_copy(
-                update={"id": len(out), "text": text, "start": start, "end": end, "words": words}
-            )
-        )
-        cursor, last_end = start, end
-    return out
+    return SegmentNormaliser(duration).add(segments)
+
+
+class SegmentNormaliser:
+    """:func:`normalise_segments` over segments that arrive in batches, in order: the batches'
+    results, concatenated, are what one call over all of them returns."""
+
+    def __init__(self, duration: float) -> None:
+        self.duration = duration
+        self.count = 0
+        self._cursor = 0.0
+        self._last_end = 0.0
+
+    def add(self, segments: Iterable[Segment]) -> list[Segment]:
+        out: list[Segment] = []
+        for seg in segments:
+            text = clean_text(seg.text)
+            if not text:
+                continue
+            start = _clamp(seg.start, self._cursor, self.duration)
+            end = _clamp(max(seg.end, self._last_end), start, self.duration)
+            words = normalise_words(seg.words, start, end)
+            update = {"id": self.count, "text": text, "start": start, "end": end, "words": words}
+            out.append(seg.model_copy(update=update))
+            self.count += 1
+            self._cursor, self._last_end = start, end
+        return out
 
 
 def join_text(segments: Sequence[Segment]) -> str:

@@ -63,6 +63,11 @@ class JobContext:
         self.checkpoint()
         self.queue.progress(self.lease, done, total)
 
+    def stage(self, stage: str) -> None:
+        """Record that the job entered ``stage`` (a named step its event stream shows)."""
+        self.checkpoint()
+        self.queue.enter_stage(self.lease, stage)
+
 
 @dataclass(frozen=True)
 class WorkerInfo:

@@ -190,6 +190,11 @@ class JobQueue:
         with self.db.write() as conn:
             return self.jobs.progress(conn, lease, utcnow(), done=done, total=total)
 
+    def enter_stage(self, lease: Lease, stage: str) -> Job:
+        """Record that the job entered ``stage`` (streamed by ``/events``), lease-fenced."""
+        with self.db.write() as conn:
+            return self.jobs.enter_stage(conn, lease, utcnow(), stage)
+
     def complete(
         self,
         lease: Lease,

@@ -31,9 +31,22 @@ class ChunkRepository:
     def __init__(self, dialect: Dialect) -> None:
         self._dialect = dialect
 
-    def for_job(self, conn: Connection, job_id: str) -> list[JobChunk]:
+    def for_job(
+        self, conn: Connection, job_id: str, *, first: int = 0, stop: int | None = None
+    ) -> list[JobChunk]:
+        """The job's chunks in audio order (those with ``first <= idx < stop`` when given)."""
+        query = sa.select(job_chunks).where(
+            job_chunks.c.job_id == job_id, job_chunks.c.idx >= first
+        )
+        if stop is not None:
+            query = query.where(job_chunks.c.idx < stop)
+        return [_to_chunk(r) for r in conn.execute(query.order_by(job_chunks.c.idx)).all()]
+
+    def outline(self, conn: Connection, job_id: str) -> list[JobChunk]:
+        """The job's chunks in audio order without their transcripts (cheap to poll)."""
+        columns = [c for c in job_chunks.c if c.name != "transcript"]
         rows = conn.execute(
-            sa.select(job_chunks).where(job_chunks.c.job_id == job_id).order_by(job_chunks.c.idx)
+            sa.select(*columns).where(job_chunks.c.job_id == job_id).order_by(job_chunks.c.idx)
         ).all()
         return [_to_chunk(r) for r in rows]
 

@@ -21,12 +21,14 @@ from app.db.tables import jobs
 from schemas.errors import InvalidTransition, LeaseLost, NotFound
 from schemas.jobs import (
     ACTIVE,
+    STAGES_KEY,
     Job,
     JobError,
     JobStatus,
     Lease,
     NewJob,
     Pool,
+    entered_stages,
     sources_of,
 )
 
@@ -255,6 +257,18 @@ class JobRepository:
             values["audio_ref"] = audio_ref
         return self._fenced(conn, lease, now, values)
 
+    def enter_stage(self, conn: Connection, lease: Lease, now: datetime, stage: str) -> Job:
+        """Add ``stage`` to the stages the job has entered (``result["stages"]``); the list only
+        grows, across attempts too, so the event stream derived from it never takes one back."""
+        stages = self._stages(conn, lease)
+        if stage not in stages:
+            stages.append(stage)
+        return self._fenced(conn, lease, now, {"result": {STAGES_KEY: stages}})
+
+    def _stages(self, conn: Connection, lease: Lease) -> list[str]:
+        current = self.get(conn, lease.job_id)
+        return entered_stages(current) if current is not None else []
+
     def complete(
         self,
         conn: Connection,
@@ -264,6 +278,10 @@ class JobRepository:
         result: dict[str, Any] | None,
         media_id: str | None,
     ) -> Job:
+        """Succeed; the recorded stages stay in the result next to the handler's own keys."""
+        stages = self._stages(conn, lease)
+        if stages:
+            result = {**(result or {}), STAGES_KEY: stages}
         return self._fenced(
             conn,
             lease,

@@ -12,6 +12,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
@@ -22,6 +23,7 @@ from app.db.migrate import upgrade
 from app.services.jobs.audio_store import AudioStore
 from app.services.jobs.service import JobService
 from tests.conftest import SettingsFactory
+from tests.support.server import running_server
 from workers.sdk import JobQueue
 
 ADMIN_URL = os.environ.get("STT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -85,6 +87,18 @@ def queue(db: Database, job_settings: Settings) -> JobQueue:
 @pytest.fixture
 def service(queue: JobQueue, job_settings: Settings) -> JobService:
     return JobService(job_settings, queue, AudioStore(job_settings.audio_store_dir))
+
+
+@pytest.fixture
+def api_settings(job_settings: Settings) -> Settings:
+    return job_settings.model_copy(update={"embedded_worker": True})
+
+
+@pytest.fixture
+def client(api_settings: Settings) -> Iterator[httpx.Client]:
+    """A live server with the embedded worker, and a client for it."""
+    with running_server(api_settings) as url, httpx.Client(base_url=url, timeout=30) as c:
+        yield c
 
 
 @pytest.fixture

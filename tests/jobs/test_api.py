@@ -22,17 +22,6 @@ from tests.support.server import running_server
 URL_TEXT = SAMPLE_TEXT
 
 
-@pytest.fixture
-def api_settings(job_settings: Settings) -> Settings:
-    return job_settings.model_copy(update={"embedded_worker": True})
-
-
-@pytest.fixture
-def client(api_settings: Settings) -> Iterator[httpx.Client]:
-    with running_server(api_settings) as url, httpx.Client(base_url=url, timeout=30) as c:
-        yield c
-
-
 def test_upload_job_result_formats_and_media(client: httpx.Client, tmp_path: Path) -> None:
     audio = write_wav(tmp_path / "a.wav", 3.0)
     with open(audio, "rb") as handle:

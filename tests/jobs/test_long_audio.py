@@ -16,9 +16,10 @@ from app.bootstrap import build_providers
 from app.core.config import Settings
 from app.db.database import Database
 from app.services.jobs.chunking import cut_points
+from app.services.jobs.events import JobEventSource
 from app.services.jobs.service import JobService
 from app.services.transcription.audio import decode_file
-from schemas.jobs import ChunkConfig, JobStatus
+from schemas.jobs import ChunkConfig, JobChunkText, JobStatus
 from schemas.options import TranscriptionOptions
 from tests.jobs.support import submit_file, wait_for, worker
 from tests.support.audio import speech, wer
@@ -110,6 +111,11 @@ def test_chunked_job_matches_whole_file(
     assert done.status is JobStatus.SUCCEEDED, done.error
     assert done.chunks_total >= 3 and done.chunks_done == done.chunks_total
     transcript = service.transcript("alice", done)
+    # the live stream's chunk texts, joined, are the transcript (no diarization, no vocabulary)
+    events, _ = JobEventSource(service.queue, "alice", job.id).poll()
+    texts = [e.data.text for e in events if isinstance(e.data, JobChunkText)]
+    assert len(texts) == done.chunks_total
+    assert " ".join(t for t in texts if t) == transcript.text
     whole = _whole_file_text(str(settings.data_dir))
     chunked_wer, whole_wer = wer(TEXT, transcript.text), wer(TEXT, whole)
     print(f"WER whole={whole_wer:.3f} chunked={chunked_wer:.3f} chunks={done.chunks_total}")

@@ -29,7 +29,9 @@ def timeline(draw: st.DrawFn) -> list[Word]:
     return words
 
 
-def _chunk(words: list[Word], start: float, end: float, jitter: list[float]) -> ChunkTranscript:
+def heard_chunk(
+    words: list[Word], start: float, end: float, jitter: list[float]
+) -> ChunkTranscript:
     """What a recogniser hearing only [start, end] reports: overlapping words, times clamped."""
     heard = []
     for i, w in enumerate(words):
@@ -80,7 +82,7 @@ def test_merge_restores_the_original_words(words: list[Word], data: st.DataObjec
         jitter = data.draw(
             st.lists(st.floats(-0.05, 0.05), min_size=len(words), max_size=len(words))
         )
-        chunks.append(_chunk(words, *span, jitter))
+        chunks.append(heard_chunk(words, *span, jitter))
     # overlapping cuts closer than the overlap are not what plan_chunks produces
     if any(b - a < overlap for a, b in itertools.pairwise(bounds)):
         return

@@ -4,6 +4,7 @@ plus the clustering rules with synthetic embeddings."""
 from __future__ import annotations
 
 import itertools
+import json
 import wave
 from pathlib import Path
 from typing import Any
@@ -193,7 +194,15 @@ def test_diarized_chunked_job(make_settings: SettingsFactory, tmp_path: Path) ->
             )
         assert reply.status_code == 202, reply.text
         job = wait_job(client, reply.json()["id"], timeout=120, interval=0.1)
+        events = client.get(f"/v1/audio/jobs/{job['id']}/events").text
     assert job["status"] == "succeeded", job
     assert job["progress"]["chunks_total"] >= 2
     segments = job["result"]["segments"]
     assert_two_speakers_found(segments, truth)
+    stages = [line for line in events.splitlines() if line.startswith('data: {"stage"')]
+    assert [json.loads(s.removeprefix("data: "))["stage"] for s in stages] == [
+        "transcribing",
+        "merging",
+        "diarization",
+        "saving",
+    ]

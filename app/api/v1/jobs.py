@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator
 from functools import partial
 from typing import Annotated, Any
 
@@ -20,6 +18,7 @@ from app.api.v1.results import FormatDep, render_response
 from app.core import tracing
 from app.core.json_input import parse_json
 from app.core.request_limits import UploadLimits
+from app.services.jobs import events
 from app.services.jobs.handler import JOB_DURATION
 from app.services.jobs.service import JobRequest, JobService
 from app.services.jobs.url_ingest import UrlPolicy
@@ -41,9 +40,6 @@ from schemas.options import Task
 from schemas.webhooks import WebhookSpec
 
 router = APIRouter(tags=["jobs"])
-
-SSE_POLL_S = 0.5
-SSE_KEEPALIVE_S = 15.0
 
 
 class JobFields(BaseModel):
@@ -307,37 +303,46 @@ async def cancel_job(job_id: str, gateway: GatewayDep, principal: JobsUser) -> J
     return JobPublic.of(job)
 
 
-@router.get("/audio/jobs/{job_id}/events", summary="Server-Sent Events: job status and progress")
+_EVENTS_DOC = {
+    "responses": {
+        200: {
+            "description": "Server-Sent Events (see Docs/Jobs.md): `job` status/progress "
+            "snapshots, `stage`, `chunk` texts in audio order, then `done`; every event has an "
+            "`id` to resume after with `Last-Event-ID`.",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        }
+    }
+}
+
+
+@router.get(
+    "/audio/jobs/{job_id}/events",
+    response_class=StreamingResponse,
+    openapi_extra=_EVENTS_DOC,
+    summary="Server-Sent Events: status, progress, chunk texts and stages of a job",
+)
 async def job_events(
-    job_id: str, request: Request, gateway: GatewayDep, principal: JobsUser
+    job_id: str,
+    request: Request,
+    gateway: GatewayDep,
+    principal: JobsUser,
+    last_event_id: Annotated[str | None, Header()] = None,
+    last_event_id_query: Annotated[
+        str | None,
+        Query(
+            alias="last_event_id",
+            description="Resume after this event id, for clients that cannot set the "
+            "Last-Event-ID header (the header wins when both are sent)",
+        ),
+    ] = None,
 ) -> StreamingResponse:
     service = _service(gateway)
     first = await run_in_threadpool(service.get, principal.user_id, job_id)  # 404 up front
+    cursor = events.resume_after(last_event_id or last_event_id_query)
+    seen = events.EventCursor(cursor)
+    source = events.JobEventSource(service.queue, principal.user_id, first.id, seen)
     return StreamingResponse(
-        _events(request, service, principal.user_id, first.id),
+        events.stream(source, request.is_disconnected),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
-
-
-async def _events(
-    request: Request, service: JobService, owner: str, job_id: str
-) -> AsyncIterator[str]:
-    """``job`` on every change of status or progress, then ``done`` at a terminal state."""
-    last: tuple[Any, ...] | None = None
-    idle = 0.0
-    while not await request.is_disconnected():
-        job = await run_in_threadpool(service.get, owner, job_id)
-        state = (job.status, job.progress, job.chunks_done, job.attempts, job.cancel_requested)
-        if state != last:
-            last, idle = state, 0.0
-            data = JobPublic.of(job).model_dump_json()
-            yield f"event: job\ndata: {data}\n\n"
-            if job.status.terminal:
-                yield f"event: done\ndata: {data}\n\n"
-                return
-        elif idle >= SSE_KEEPALIVE_S:
-            idle = 0.0
-            yield ": keep-alive\n\n"
-        await asyncio.sleep(SSE_POLL_S)
-        idle += SSE_POLL_S

@@ -136,17 +136,38 @@ def merge_chunks(
     chunks: Sequence[ChunkTranscript], *, tolerance_s: float = DEDUP_TOLERANCE_S
 ) -> list[Segment]:
     """One list of segments from overlapping chunks (see the module docstring)."""
-    if len(chunks) == 1:
-        return list(chunks[0].segments)
-    cuts = cut_points([(c.start, c.end) for c in chunks])
-    merged: list[tuple[Segment, list[Word]]] = []
-    tail: list[Word] = []
-    for i, chunk in enumerate(chunks):
-        lo = cuts[i - 1] - tolerance_s if i else float("-inf")
+    merger = ChunkMerger([(c.start, c.end) for c in chunks], tolerance_s=tolerance_s)
+    return [seg for chunk in chunks for seg in merger.add(chunk.segments)]
+
+
+class ChunkMerger:
+    """The overlap merge one chunk at a time, in audio order, for a known plan of ``spans``.
+
+    :meth:`add` returns the chunk's part of the merged transcript. A part depends only on the
+    plan and the chunks added so far: later chunks add segments after it and never change it,
+    so a part is final as soon as its chunk is done (the job event stream sends it then).
+    """
+
+    def __init__(
+        self, spans: Sequence[tuple[float, float]], *, tolerance_s: float = DEDUP_TOLERANCE_S
+    ) -> None:
+        self._cuts = cut_points(spans)
+        self._tolerance = tolerance_s
+        self._tail: list[Word] = []  # the previous chunk's last kept words, for alignment
+        self._cursor = float("-inf")  # the last word start so far (timestamps stay monotonic)
+        self.count = 0
+
+    def add(self, segments: Sequence[Segment]) -> list[Segment]:
+        i, cuts, tolerance = self.count, self._cuts, self._tolerance
+        self.count += 1
+        if not cuts:  # a plan of one chunk: nothing to merge
+            return list(segments)
+        lo = cuts[i - 1] - tolerance if i else float("-inf")
         hi = cuts[i] if i < len(cuts) else float("inf")
-        kept = [(s, w) for s, w in _words(chunk.segments) if lo <= _mid(w.start, w.end) < hi]
+        kept = [(s, w) for s, w in _words(segments) if lo <= _mid(w.start, w.end) < hi]
         if i:
-            kept = kept[_overlap_len(tail, [w for _, w in kept], tolerance_s) :]
+            tail = self._tail
+            kept = kept[_overlap_len(tail, [w for _, w in kept], tolerance) :]
             # before the cut, the left chunk's words win: a right-chunk word there survives only
             # if it starts after everything the left chunk kept (it was dropped on that side)
             left_end = tail[-1].end - FRAGMENT_SLACK_S if tail else float("-inf")
@@ -156,26 +177,19 @@ def merge_chunks(
         by_segment: dict[int, list[Word]] = {}
         for s, w in kept:
             by_segment.setdefault(s, []).append(w)
-        for s, words in by_segment.items():
-            merged.append((chunk.segments[s], words))
-        tail = [w for _, w in kept][-MAX_ALIGN_WORDS:]
-    return _monotonic([_rebuild(seg, words) for seg, words in merged])
+        self._tail = [w for _, w in kept][-MAX_ALIGN_WORDS:]
+        return [self._monotonic(_rebuild(segments[s], words)) for s, words in by_segment.items()]
 
-
-def _monotonic(segments: list[Segment]) -> list[Segment]:
-    """Nudge word starts that two chunks placed slightly out of order (tens of ms)."""
-    cursor = float("-inf")
-    out = []
-    for seg in segments:
-        if seg.words:
-            words = []
-            for w in seg.words:
-                start = max(w.start, cursor)
-                words.append(w.model_copy(update={"start": start, "end": max(w.end, start)}))
-                cursor = start
-            seg = seg.model_copy(update={"words": words, "start": max(seg.start, words[0].start)})
-        out.append(seg)
-    return out
+    def _monotonic(self, seg: Segment) -> Segment:
+        """Nudge word starts that two chunks placed slightly out of order (tens of ms)."""
+        if not seg.words:
+            return seg
+        words = []
+        for w in seg.words:
+            start = max(w.start, self._cursor)
+            words.append(w.model_copy(update={"start": start, "end": max(w.end, start)}))
+            self._cursor = start
+        return seg.model_copy(update={"words": words, "start": max(seg.start, words[0].start)})
 
 
 def _rebuild(segment: Segment, words: list[Word]) -> Segment:

@@ -30,7 +30,7 @@ from app.services.transcription.audio import decode_file, decode_span
 from app.services.transcription.pipeline import TranscriptionPipeline
 from app.services.transcription.service import Infer, WorkerTranscription, call_directly
 from providers.base import AudioInput
-from schemas.jobs import ChunkStatus, Job, JobChunk, TranscriptionPayload
+from schemas.jobs import ChunkStatus, Job, JobChunk, JobStage, TranscriptionPayload
 from schemas.transcript import Transcript, TranscriptMetadata, build_transcript
 from workers.runner import Completion, JobContext, JobHandler, WorkerInfo
 from workers.sdk import JobQueue
@@ -76,11 +76,14 @@ class TranscriptionHandler(JobHandler):
                 return self._completion(ctx, payload, reuse, lambda _conn: existing.id)
         self.pipeline.check(payload.options)  # e.g. diarization asked but not available
         audio = self._decode(payload)
-        ctx.checkpoint()
+        ctx.stage(JobStage.TRANSCRIBING.value)
         merged = self._transcribe_job(ctx, audio, payload)
         ctx.checkpoint()
         # diarization and vocabulary, once, on the whole recording
-        transcript = self.transcription.finalize(merged, audio, payload.options)
+        transcript = self.transcription.finalize(
+            merged, audio, payload.options, lambda step: ctx.stage(JobStage(step).value)
+        )
+        ctx.stage(JobStage.SAVING.value)
         job, keep_audio = ctx.job, not self.settings.delete_audio_after_transcription
 
         def save(conn: Any) -> str:
@@ -203,6 +206,7 @@ class TranscriptionHandler(JobHandler):
                 break
             if not worked:
                 self.queue.wait_for_work(mark, 0.5)  # other workers hold the rest
+        ctx.stage(JobStage.MERGING.value)
         return self._merge(chunks, audio)
 
     def _work_on_chunk(

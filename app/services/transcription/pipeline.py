@@ -14,7 +14,7 @@ REST requests run :meth:`TranscriptionPipeline.run` in the inference pool; job w
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from loguru import logger
@@ -92,14 +92,24 @@ class TranscriptionPipeline:
         return transcript
 
     def finalize(
-        self, transcript: Transcript, audio: AudioInput, options: TranscriptionOptions
+        self,
+        transcript: Transcript,
+        audio: AudioInput,
+        options: TranscriptionOptions,
+        on_step: Callable[[str], None] | None = None,
     ) -> Transcript:
-        """Diarization (when ``options.diarization`` is set), then the custom vocabulary."""
+        """Diarization (when ``options.diarization`` is set), then the custom vocabulary (when
+        one applies); ``on_step("diarization")`` / ``on_step("vocabulary")`` as each begins."""
         if options.diarization is not None:
+            if on_step is not None:
+                on_step("diarization")
             transcript = diarize_transcript(
                 transcript, audio, options.diarization, diarizer=self.diarizer
             )
-        return self.vocabulary.merged(options.vocabulary).apply(transcript)
+        vocabulary = self.vocabulary.merged(options.vocabulary)
+        if vocabulary and on_step is not None:
+            on_step("vocabulary")
+        return vocabulary.apply(transcript)
 
     def _require_diarizer(self) -> None:
         if self.diarizer is None:

@@ -165,12 +165,17 @@ class WorkerTranscription:
         return _accounted(transcript, audio, time.perf_counter() - started - waited, waited)
 
     def finalize(
-        self, transcript: Transcript, audio: AudioInput, options: TranscriptionOptions
+        self,
+        transcript: Transcript,
+        audio: AudioInput,
+        options: TranscriptionOptions,
+        on_step: Callable[[str], None] | None = None,
     ) -> Transcript:
-        """Diarization and vocabulary once on the whole recording; its wait for a turn adds to
-        ``transcript``'s ``queue_latency_ms``."""
+        """Diarization and vocabulary once on the whole recording (``on_step`` as in
+        :meth:`TranscriptionPipeline.finalize`); its wait for a turn adds to ``transcript``'s
+        ``queue_latency_ms``."""
         final: Transcript
-        final, waited = self._infer(self._pipeline.finalize, transcript, audio, options)
+        final, waited = self._infer(self._pipeline.finalize, transcript, audio, options, on_step)
         latency = transcript.metadata.queue_latency_ms + round(waited * 1000)
         return final.with_metadata(queue_latency_ms=latency)
 
