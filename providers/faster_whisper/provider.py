@@ -235,9 +235,10 @@ class FasterWhisperProvider(Provider):
 
         Clips are decoded without timestamp tokens (they cost accuracy) but with word timings,
         from which :func:`resegment` cuts sentence-sized segments. Clips go in batches that grow
-        from one (:func:`clip_batches`): the first text is out after one clip's decode, and
-        only one batch's features are in memory at a time. The first batch fixes the language
-        for the rest.
+        from one (:func:`clip_batches`), and the VAD finds clips piece by piece as batches need
+        them: the first text is out after a minute's VAD and one clip's decode, and only one
+        batch's features are in memory at a time. The first batch fixes the language for the
+        rest.
         """
         from faster_whisper import BatchedInferencePipeline
 
@@ -246,7 +247,9 @@ class FasterWhisperProvider(Provider):
         chunk_length = options.chunk_length or whisper.feature_extractor.chunk_length
         vad = vad_options(kwargs.pop("vad_parameters", None), chunk_length)
         clips = group_clips(speech_spans(audio.samples, vad), chunk_length)
-        if not clips:
+        batches = clip_batches(clips, self._config.batch_size)
+        first_batch = next(batches, None)
+        if first_batch is None:
             return SegmentStream(
                 language=options.language or "en",
                 language_probability=None,
@@ -254,17 +257,16 @@ class FasterWhisperProvider(Provider):
                 segments=iter(()),
             )
         kwargs.update(vad_filter=False, word_timestamps=True)
-        batches = clip_batches(clips, self._config.batch_size)
 
         def decode(batch: list[dict[str, float]], language: str | None) -> SegmentStream:
             call = {**kwargs, "clip_timestamps": batch, "batch_size": len(batch)}
             return self._decode(pipeline, audio, {**call, "language": language})
 
-        first = decode(batches[0], options.language)
+        first = decode(first_batch, options.language)
 
         def decoded() -> Iterator[Segment]:
             yield from first.segments
-            for batch in batches[1:]:
+            for batch in batches:  # the VAD reads its next piece when a batch needs it
                 yield from decode(batch, first.language).segments
 
         segments = resegment(decoded(), self._config.segments, _tokenizer(whisper))

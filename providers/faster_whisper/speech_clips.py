@@ -7,10 +7,16 @@ same VAD runs over pieces of ``PIECE_S`` seconds, so its working memory is bound
 and the speech spans are grouped into clips of at most ``chunk_length`` seconds that the
 pipeline decodes as given (``clip_timestamps``). A clip keeps the short pauses inside it, so
 timestamps within a clip are the audio's own.
+
+Everything here is lazy, and the first piece is short (``FIRST_PIECE_S``): decoding starts once
+the first clip is found, not after the VAD has run over the whole recording, so the first text
+of a long file (SSE) comes after a minute's VAD and one clip's decode.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -18,7 +24,8 @@ import numpy as np
 from providers.base import SAMPLE_RATE
 from providers.cancellation import raise_if_cancelled
 
-#: seconds of audio per VAD call (a multiple of the VAD's 512-sample window)
+#: seconds of audio per VAD call (a multiple of the VAD's 512-sample window); the first is short
+FIRST_PIECE_S = 60
 PIECE_S = 600
 _WINDOW = 512
 
@@ -34,43 +41,49 @@ def vad_options(parameters: dict[str, Any] | None, chunk_length: float) -> Any:
     return VadOptions(**chosen, max_speech_duration_s=chunk_length)
 
 
-def speech_spans(samples: np.ndarray, options: Any) -> list[tuple[int, int]]:
-    """``(start, end)`` sample offsets of speech, found piece by piece."""
+def _pieces(total: int) -> Iterator[tuple[int, int]]:
+    """``(offset, length)`` of the VAD pieces: ``FIRST_PIECE_S``, then ``PIECE_S`` each."""
+    offset, seconds = 0, FIRST_PIECE_S
+    while offset < total:
+        length = seconds * SAMPLE_RATE // _WINDOW * _WINDOW
+        yield offset, length
+        offset, seconds = offset + length, PIECE_S
+
+
+def speech_spans(samples: np.ndarray, options: Any) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` sample offsets of speech, found piece by piece, lazily."""
     from faster_whisper.vad import get_speech_timestamps
 
-    piece = PIECE_S * SAMPLE_RATE // _WINDOW * _WINDOW
-    spans: list[tuple[int, int]] = []
-    for offset in range(0, len(samples), piece):
+    for offset, length in _pieces(len(samples)):
         raise_if_cancelled()
-        found = get_speech_timestamps(samples[offset : offset + piece], options)
-        spans.extend((offset + s["start"], offset + s["end"]) for s in found)
-    return spans
+        found = get_speech_timestamps(samples[offset : offset + length], options)
+        yield from ((offset + s["start"], offset + s["end"]) for s in found)
 
 
-def group_clips(spans: list[tuple[int, int]], chunk_length: float) -> list[dict[str, float]]:
+def group_clips(
+    spans: Iterable[tuple[int, int]], chunk_length: float
+) -> Iterator[dict[str, float]]:
     """Consecutive spans grouped into clips (seconds) of at most ``chunk_length`` each."""
     limit = int(chunk_length * SAMPLE_RATE)
-    clips: list[dict[str, float]] = []
     start = end = -1
     for span_start, span_end in spans:
         if start >= 0 and span_end - start <= limit:
             end = span_end
             continue
         if start >= 0:
-            clips.append({"start": start / SAMPLE_RATE, "end": end / SAMPLE_RATE})
+            yield {"start": start / SAMPLE_RATE, "end": end / SAMPLE_RATE}
         start, end = span_start, min(span_end, span_start + limit)
     if start >= 0:
-        clips.append({"start": start / SAMPLE_RATE, "end": end / SAMPLE_RATE})
-    return clips
+        yield {"start": start / SAMPLE_RATE, "end": end / SAMPLE_RATE}
 
 
-def clip_batches(clips: list[dict[str, float]], batch_size: int) -> list[list[dict[str, float]]]:
-    """``clips`` in batches of 1, 2, 4, ... up to ``batch_size``: the first text comes after
-    one clip's decode instead of a full batch's, at the cost of a few small batches."""
-    batches: list[list[dict[str, float]]] = []
-    size, index = 1, 0
-    while index < len(clips):
-        batches.append(clips[index : index + size])
-        index += size
+def clip_batches(
+    clips: Iterable[dict[str, float]], batch_size: int
+) -> Iterator[list[dict[str, float]]]:
+    """``clips`` in batches of 1, 2, 4, ... up to ``batch_size``, lazily: the first text comes
+    after one clip's decode instead of a full batch's, at the cost of a few small batches."""
+    source = iter(clips)
+    size = 1
+    while batch := list(itertools.islice(source, size)):
+        yield batch
         size = min(size * 2, max(1, batch_size))
-    return batches
