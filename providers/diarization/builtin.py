@@ -31,9 +31,9 @@ from schemas.options import DiarizationOptions
 @dataclass(frozen=True)
 class BuiltinConfig:
     device: str = "cpu"
-    threshold: float = 0.3  # cosine distance between speaker clusters (Docs/Diarization.md)
+    threshold: float = 0.35  # cosine distance between speaker clusters (Docs/Diarization.md)
     max_speakers: int = 8
-    min_speaker_s: float = 1.5  # a cluster with less speech than this is not a speaker
+    min_speaker_s: float = 1.0  # a cluster with less speech than this is not a speaker
     min_turn_s: float = 0.5
     vad: VadConfig = field(default_factory=VadConfig)
     windows: WindowConfig = field(default_factory=WindowConfig)

@@ -34,7 +34,7 @@ class DiarizationBackend(Protocol):
 class DiarizerConfig:
     backend: Literal["builtin", "pyannote"] = "builtin"
     device: str = "cpu"
-    distance_threshold: float = 0.3
+    distance_threshold: float = 0.35
     max_speakers: int = 8
     pyannote_path: Path | None = None
 

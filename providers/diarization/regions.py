@@ -18,7 +18,7 @@ BLOCK_S = 600.0
 
 @dataclass(frozen=True)
 class VadConfig:
-    threshold: float = 0.35
+    threshold: float = 0.25
     min_silence_s: float = 0.3
     min_speech_s: float = 0.1
     pad_s: float = 0.1

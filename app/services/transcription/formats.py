@@ -15,7 +15,7 @@ from typing import Any
 from schemas.errors import CapabilityNotSupported
 from schemas.languages import language_name
 from schemas.options import Granularity, ResponseFormat
-from schemas.transcript import Transcript
+from schemas.transcript import Segment, Transcript
 
 
 def timestamp(seconds: float, separator: str) -> str:
@@ -36,9 +36,19 @@ def openai_usage(transcript: Transcript) -> dict[str, Any]:
     return duration_usage(transcript.duration)
 
 
+def srt_text(segment: Segment) -> str:
+    """A cue's text; with diarization, the speaker first (``[A] text``, the usual SRT way)."""
+    return f"[{segment.speaker}] {segment.text}" if segment.speaker else segment.text
+
+
+def vtt_text(segment: Segment) -> str:
+    """A cue's text; with diarization, in a WebVTT voice span (``<v A>text``)."""
+    return f"<v {segment.speaker}>{segment.text}" if segment.speaker else segment.text
+
+
 def render_srt(transcript: Transcript) -> str:
     blocks = [
-        f"{i}\n{timestamp(s.start, ',')} --> {timestamp(s.end, ',')}\n{s.text}\n"
+        f"{i}\n{timestamp(s.start, ',')} --> {timestamp(s.end, ',')}\n{srt_text(s)}\n"
         for i, s in enumerate(transcript.segments, start=1)
     ]
     return "\n".join(blocks)
@@ -46,7 +56,7 @@ def render_srt(transcript: Transcript) -> str:
 
 def render_vtt(transcript: Transcript) -> str:
     blocks = [
-        f"{timestamp(s.start, '.')} --> {timestamp(s.end, '.')}\n{s.text}\n"
+        f"{timestamp(s.start, '.')} --> {timestamp(s.end, '.')}\n{vtt_text(s)}\n"
         for s in transcript.segments
     ]
     return "WEBVTT\n\n" + "\n".join(blocks)
