@@ -27,13 +27,21 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "diarization"
-COLLARS = {"strict": 0.0, "collar": 0.5}  # pyannote's collar is the total width (2 x 0.25 s)
+from tests.support.der import (  # noqa: E402  (after the sys.path line above)
+    COLLARS,
+    MEETINGS,
+    Scores,
+    pool,
+    rate,
+    read_rttm,
+    read_uem,
+    score,
+    to_annotation,
+)
 
 
 @dataclass
@@ -43,59 +51,10 @@ class FileScore:
     seconds: float  # diarization wall time
     ref_speakers: int
     hyp_speakers: int
-    scores: dict[str, dict[str, float]]  # collar name -> component durations (s)
+    scores: Scores
 
     def rate(self, collar: str, component: str = "der") -> float:
         return rate(self.scores[collar], component)
-
-
-def rate(c: dict[str, float], component: str) -> float:
-    total = c["total"]
-    if component == "der":
-        value = c["missed detection"] + c["false alarm"] + c["confusion"]
-    else:
-        value = c[component]
-    return value / total if total else float("nan")
-
-
-def read_rttm(path: Path) -> Any:
-    from pyannote.core import Annotation, Segment
-
-    annotation = Annotation(uri=path.stem)
-    for line in path.read_text(encoding="utf-8").splitlines():
-        fields = line.split()
-        if fields and fields[0] == "SPEAKER":
-            start, duration = float(fields[3]), float(fields[4])
-            annotation[Segment(start, start + duration)] = fields[7]
-    return annotation
-
-
-def read_uem(path: Path) -> Any:
-    from pyannote.core import Segment, Timeline
-
-    spans = [line.split() for line in path.read_text(encoding="utf-8").splitlines() if line]
-    return Timeline([Segment(float(s[2]), float(s[3])) for s in spans], uri=path.stem)
-
-
-def to_annotation(turns: list[tuple[float, float, str]], uri: str) -> Any:
-    from pyannote.core import Annotation, Segment
-
-    annotation = Annotation(uri=uri)
-    for i, (start, end, speaker) in enumerate(turns):
-        if end > start:
-            annotation[Segment(start, end), i] = speaker
-    return annotation
-
-
-def score(reference: Any, hypothesis: Any, uem: Any) -> dict[str, dict[str, float]]:
-    from pyannote.metrics.diarization import DiarizationErrorRate
-
-    out = {}
-    for name, collar in COLLARS.items():
-        metric = DiarizationErrorRate(collar=collar, skip_overlap=False)
-        components = metric(reference, hypothesis, uem=uem, detailed=True)
-        out[name] = {k: float(v) for k, v in components.items()}
-    return out
 
 
 class Runner:
@@ -160,11 +119,8 @@ def evaluate(runner: Runner, data: Path, names: list[str] | None) -> list[FileSc
     return out
 
 
-def pooled(files: list[FileScore]) -> dict[str, dict[str, float]]:
-    keys = ("total", "missed detection", "false alarm", "confusion")
-    return {
-        collar: {k: sum(f.scores[collar][k] for f in files) for k in keys} for collar in COLLARS
-    }
+def pooled(files: list[FileScore]) -> Scores:
+    return pool([f.scores for f in files])
 
 
 def table(files: list[FileScore]) -> str:
@@ -174,7 +130,7 @@ def table(files: list[FileScore]) -> str:
     )
     lines = [head, "-" * len(head)]
 
-    def row(name: str, spk: str, s: dict[str, dict[str, float]], per_min: float) -> str:
+    def row(name: str, spk: str, s: Scores, per_min: float) -> str:
         cells = []
         for collar in COLLARS:
             c = s[collar]
@@ -201,7 +157,7 @@ def table(files: list[FileScore]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=MEETINGS)
     parser.add_argument("--source", choices=("timeline", "gateway"), default="timeline")
     parser.add_argument("--model", default="tiny.en", help="ASR model for --source gateway")
     parser.add_argument("--files", nargs="*", help="file stems to score (default: all)")

@@ -3,9 +3,10 @@ package; nothing is downloaded).
 
 Inside every speech region a window of ``window_s`` slides by ``step_s``; a region shorter than
 one window is embedded whole, widened to ``min_window_s`` around its middle so a short
-backchannel still gets a usable vector. Each region's loudness is normalised first (the encoder
-reads mel power, so a quiet far-field talker would otherwise look like another voice). Windows
-of one length go through the encoder in batches; only the small vectors are kept (256 floats per
+backchannel still gets a usable vector. Each window's loudness is normalised (the encoder reads
+mel power, so a quiet far-field talker would otherwise look like another voice); the mel
+spectrogram is computed once per region, then sliced into windows and rescaled. Windows of one
+length go through the encoder in batches; only the small vectors are kept (256 floats per
 window: about 7 MB for an hour of speech at the default step) and one batch of spectrograms.
 """
 
@@ -63,12 +64,10 @@ def window_spans(
     return spans
 
 
-def _normalised(piece: np.ndarray) -> np.ndarray:
-    rms = float(np.sqrt(np.mean(piece.astype(np.float64) ** 2)))
-    if rms < 1e-6:
-        return piece.astype(np.float32)
-    gain = 10 ** (TARGET_DBFS / 20) / rms
-    return (piece * gain).astype(np.float32)
+def _gain(piece: np.ndarray) -> float:
+    """The amplitude gain that brings ``piece`` to ``TARGET_DBFS``."""
+    rms = float(np.sqrt(np.mean(piece.astype(np.float64) ** 2))) if len(piece) else 0.0
+    return 1.0 if rms < 1e-6 else 10 ** (TARGET_DBFS / 20) / rms
 
 
 class ResemblyzerEncoder:
@@ -100,21 +99,39 @@ class ResemblyzerEncoder:
         from resemblyzer.audio import wav_to_mel_spectrogram
 
         duration = len(samples) / sample_rate
-        spans = window_spans(regions, duration, config)
+        spans: list[tuple[float, float]] = []
+        vectors: list[np.ndarray] = []
+        pending: list[np.ndarray] = []  # spectrograms waiting for a batch
+        for region in regions:
+            inside = window_spans([region], duration, config)
+            if not inside:
+                continue
+            lo, hi = inside[0][0], max(end for _, end in inside)
+            mel = wav_to_mel_spectrogram(samples[int(lo * sample_rate) : int(hi * sample_rate)])
+            for start, end in inside:  # one spectrogram per region, sliced and rescaled
+                first = round((start - lo) / FRAME_S)
+                last = max(first + 1, min(len(mel), round((end - lo) / FRAME_S)))
+                gain = _gain(samples[int(start * sample_rate) : int(end * sample_rate)])
+                pending.append(mel[first:last] * np.float32(gain**2))  # mel is power: gain^2
+                spans.append((start, end))
+            if len(pending) >= BATCH:
+                vectors.append(self._embed_all(pending))
+                pending = []
+        if pending:
+            vectors.append(self._embed_all(pending))
         if not spans:
             return Windows(np.zeros((0, 2)), np.zeros((0, self.dim), dtype=np.float32))
-        vectors = np.zeros((len(spans), self.dim), dtype=np.float32)
-        for first in range(0, len(spans), BATCH):  # only one batch of spectrograms at a time
-            by_length: dict[int, list[tuple[int, np.ndarray]]] = {}
-            for i in range(first, min(first + BATCH, len(spans))):
-                start, end = spans[i]
-                piece = samples[int(start * sample_rate) : int(end * sample_rate)]
-                mel = wav_to_mel_spectrogram(_normalised(piece))
-                by_length.setdefault(len(mel), []).append((i, mel))
-            for group in by_length.values():
-                rows = [i for i, _ in group]
-                vectors[rows] = self._forward(np.stack([mel for _, mel in group]))
-        return Windows(np.asarray(spans, dtype=np.float64), vectors)
+        return Windows(np.asarray(spans, dtype=np.float64), np.concatenate(vectors))
+
+    def _embed_all(self, mels: list[np.ndarray]) -> np.ndarray:
+        """One vector per spectrogram; spectrograms of one length share a forward pass."""
+        out = np.zeros((len(mels), self.dim), dtype=np.float32)
+        by_length: dict[int, list[int]] = {}
+        for i, mel in enumerate(mels):
+            by_length.setdefault(len(mel), []).append(i)
+        for rows in by_length.values():
+            out[rows] = self._forward(np.stack([mels[i] for i in rows]))
+        return out
 
     def _forward(self, mels: np.ndarray) -> np.ndarray:
         import torch

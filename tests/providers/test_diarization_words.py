@@ -18,8 +18,8 @@ from schemas.transcript import Segment, TranscriptMetadata, Word, build_transcri
 from tests.providers.conftest import load_audio
 from tests.support.audio import speech
 
-FIRST = "please send the quarterly report to the finance team before friday".split()
-SECOND = "sure I will finish the numbers tonight and email everyone tomorrow".split()
+FIRST = "please send the quarterly report to the finance team before friday".split()  # noqa: SIM905
+SECOND = "sure I will finish the numbers tonight and email everyone tomorrow".split()  # noqa: SIM905
 
 
 def _transcript(words: list[Word], duration: float) -> object:
