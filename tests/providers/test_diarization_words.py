@@ -14,7 +14,14 @@ from app.services.transcription.pipeline import diarize_transcript
 from providers.base import AudioInput
 from providers.diarization import SpeakerDiarizer, Turn, assign_speakers
 from schemas.options import DiarizationOptions
-from schemas.transcript import Segment, TranscriptMetadata, Word, build_transcript, join_text
+from schemas.transcript import (
+    Segment,
+    Transcript,
+    TranscriptMetadata,
+    Word,
+    build_transcript,
+    join_text,
+)
 from tests.providers.conftest import load_audio
 from tests.support.audio import speech
 
@@ -22,7 +29,7 @@ FIRST = "please send the quarterly report to the finance team before friday".spl
 SECOND = "sure I will finish the numbers tonight and email everyone tomorrow".split()  # noqa: SIM905
 
 
-def _transcript(words: list[Word], duration: float) -> object:
+def _transcript(words: list[Word], duration: float) -> Transcript:
     segment = Segment(
         id=0,
         start=words[0].start,
