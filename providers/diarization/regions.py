@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-BLOCK_S = 600.0
+BLOCK_S = 120.0
 
 
 @dataclass(frozen=True)

@@ -72,17 +72,16 @@ def resegment(
     """Speaker turns inside ``regions``; ``similarity[i, k]``: window ``i`` vs speaker ``k``."""
     frames = int(np.ceil(duration / FRAME_S))
     scores = frame_scores(spans, similarity, frames)
-    uncovered = np.isnan(scores[:, 0])
-    if uncovered.any():  # speech frames no window reaches: the nearest window decides
-        middles = spans.mean(axis=1)
-        times = (np.flatnonzero(uncovered) + 0.5) * FRAME_S
-        nearest = np.abs(times[:, None] - middles[None, :]).argmin(axis=1)
-        scores[uncovered] = similarity[nearest]
+    middles = spans.mean(axis=1)
     turns: list[Turn] = []
     min_frames = max(1, round(min_turn_s / FRAME_S))
     for start, end in regions:
         a, b = int(start / FRAME_S), max(int(start / FRAME_S) + 1, int(np.ceil(end / FRAME_S)))
         part = scores[a:b]
+        uncovered = np.flatnonzero(np.isnan(part[:, 0]))
+        if len(uncovered):  # speech frames no window reaches: the nearest window decides
+            times = (a + uncovered + 0.5) * FRAME_S
+            part[uncovered] = similarity[np.abs(times[:, None] - middles).argmin(axis=1)]
         labels = _absorb_short(np.argmax(part, axis=1), part, min_frames)
         for first, last, k in _runs(labels):
             turns.append(
