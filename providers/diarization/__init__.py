@@ -10,7 +10,6 @@ from providers.diarization.diarizer import (
     DiarizationBackend,
     DiarizerConfig,
     SpeakerDiarizer,
-    build_backend,
 )
 from providers.diarization.timeline import Turn, speaker_label
 from providers.diarization.words import assign_speakers
@@ -21,7 +20,6 @@ __all__ = [
     "SpeakerDiarizer",
     "Turn",
     "assign_speakers",
-    "build_backend",
     "cluster",
     "speaker_label",
 ]

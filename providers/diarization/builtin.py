@@ -23,7 +23,7 @@ from providers.diarization.clustering import centroids, cluster
 from providers.diarization.embeddings import ResemblyzerEncoder, WindowConfig
 from providers.diarization.regions import VadConfig, speech_regions
 from providers.diarization.resegment import resegment
-from providers.diarization.timeline import Turn, merge_adjacent, relabel
+from providers.diarization.timeline import Turn, merge_adjacent
 from providers.torch_engine import missing_modules
 from schemas.options import DiarizationOptions
 
@@ -72,7 +72,7 @@ class BuiltinBackend:
             duration=audio.duration,
             min_turn_s=config.min_turn_s,
         )
-        return relabel(merge_adjacent(turns))
+        return merge_adjacent(turns)
 
     @staticmethod
     def _seconds_per_window(spans: np.ndarray, regions: list[tuple[float, float]]) -> np.ndarray:

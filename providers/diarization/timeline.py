@@ -36,17 +36,14 @@ def relabel(turns: Iterable[Turn]) -> list[Turn]:
     return [Turn(t.start, t.end, names[t.speaker]) for t in ordered]
 
 
-def merge_adjacent(turns: Iterable[Turn], gap: float = 0.0) -> list[Turn]:
-    """Join consecutive turns of one speaker separated by at most ``gap`` seconds."""
+def merge_adjacent(turns: Iterable[Turn]) -> list[Turn]:
+    """Join consecutive turns of one speaker that touch or overlap (silences between turns,
+    where the VAD heard nothing, are kept)."""
     out: list[Turn] = []
     for turn in sorted(turns, key=lambda t: (t.start, t.end)):
-        last = next((t for t in reversed(out) if t.speaker == turn.speaker), None)
-        if last is not None and turn.start - last.end <= gap and out[-1] is last:
+        last = out[-1] if out else None
+        if last is not None and last.speaker == turn.speaker and turn.start <= last.end:
             out[-1] = Turn(last.start, max(last.end, turn.end), last.speaker)
         else:
             out.append(turn)
     return out
-
-
-def speaker_count(turns: Iterable[Turn]) -> int:
-    return len({t.speaker for t in turns})
