@@ -142,6 +142,8 @@ def build_pipeline(
     """The transcription pipeline over ``registry`` (default: :func:`build_registry`)."""
     diarizer = SpeakerDiarizer(
         DiarizerConfig(
+            backend=settings.diarization_backend,
+            pyannote_path=settings.diarization_pyannote_path,
             device=settings.diarization_device,
             distance_threshold=settings.diarization_threshold,
             max_speakers=settings.diarization_max_speakers,

@@ -16,6 +16,7 @@ import pytest
 from app.services.transcription.pipeline import diarize_transcript
 from providers.base import AudioInput
 from providers.diarization import cluster
+from providers.diarization.clustering import MAX_LINKAGE
 from schemas.errors import CapabilityNotSupported
 from schemas.options import DiarizationOptions
 from schemas.transcript import Segment, TranscriptMetadata, build_transcript
@@ -137,6 +138,25 @@ def test_cluster_counts_speakers_and_honours_hints() -> None:
     assert cluster(same[:1], DiarizationOptions(), threshold=0.35, max_speakers=8).tolist() == [0]
 
 
+def test_small_clusters_do_not_count_as_speakers() -> None:
+    groups = [0] * 10 + [1] * 10 + [2]  # a third "voice" heard in one window only
+    vectors = _voices(groups)
+    kept = cluster(vectors, DiarizationOptions(), threshold=0.35, max_speakers=8, min_speaker_s=2)
+    assert len(set(kept.tolist())) == 2 and kept[:10].tolist() == [0] * 10
+    every = cluster(vectors, DiarizationOptions(), threshold=0.35, max_speakers=8)
+    assert len(set(every.tolist())) == 3
+    asked = cluster(
+        vectors, DiarizationOptions(min_speakers=3), threshold=0.35, max_speakers=8, min_speaker_s=2
+    )
+    assert len(set(asked.tolist())) == 3
+
+
+def test_long_recordings_cluster_on_a_bounded_sample() -> None:
+    groups = [i // 500 % 3 for i in range(MAX_LINKAGE + 1500)]  # three voices taking turns
+    labels = cluster(_voices(groups), DiarizationOptions(), threshold=0.35, max_speakers=8)
+    assert labels.tolist() == groups
+
+
 def test_hints_are_validated_and_a_missing_diarizer_is_a_typed_error() -> None:
     with pytest.raises(ValueError):
         DiarizationOptions(min_speakers=3, max_speakers=2)
@@ -147,7 +167,7 @@ def test_hints_are_validated_and_a_missing_diarizer_is_a_typed_error() -> None:
         diarize_transcript(transcript, audio, DiarizationOptions(), diarizer=None)
 
 
-def test_words_inherit_the_segment_speaker_through_the_api(live_server: str) -> None:
+def test_speakers_through_the_api_and_diarized_json_needs_diarization(live_server: str) -> None:
     path = speech("One two three four five six seven eight nine ten eleven twelve.")
     with open(path, "rb") as f:
         response = httpx.post(
@@ -176,8 +196,11 @@ def test_words_inherit_the_segment_speaker_through_the_api(live_server: str) -> 
     assert no.status_code == 400 and no.json()["error"]["param"] == "response_format"
 
 
-def test_diarized_chunked_job(make_settings: SettingsFactory, tmp_path: Path) -> None:
-    """A job with diarize=true is split into chunks, merged, then diarized once as a whole."""
+def test_diarized_chunked_job_keeps_speakers_across_chunks(
+    make_settings: SettingsFactory, tmp_path: Path
+) -> None:
+    """A job with diarize=true is split into chunks, merged, then diarized once as a whole, so a
+    speaker has one label in every chunk."""
     audio = tmp_path / "dialogue.wav"
     truth = dialogue(audio)
     with running_server(make_settings()) as url, httpx.Client(base_url=url, timeout=60) as client:
@@ -206,3 +229,11 @@ def test_diarized_chunked_job(make_settings: SettingsFactory, tmp_path: Path) ->
         "diarization",
         "saving",
     ]
+    # the same voice keeps its label on both sides of the first chunk cut (within 11.25..15 s)
+    before = {(s["speaker"], _true_speaker(s, truth)) for s in segments if s["end"] <= 11.25}
+    after = {(s["speaker"], _true_speaker(s, truth)) for s in segments if s["start"] >= 15}
+    assert before == after and len(before) == 2, (before, after)
+
+
+def _true_speaker(segment: dict[str, Any], truth: list[tuple[float, float, int]]) -> int:
+    return max(truth, key=lambda t: min(t[1], segment["end"]) - max(t[0], segment["start"]))[2]

@@ -5,8 +5,8 @@ screen. Each segment's words are laid into cues of at most ``max_lines`` lines o
 ``max_line_chars`` characters, shown for at most ``max_cue_s`` seconds (the usual broadcast
 rules: two lines of 42 characters, seven seconds). A cue never spans two segments or two
 speakers, ends before the next cue starts, and its lines are balanced. A cue whose segment was
-diarized names its speaker (SRT: ``A: text``, counted in the line length; WebVTT: a ``<v A>``
-voice tag, which players do not show as text).
+diarized names its speaker (SRT: ``[A] text``, the usual SRT way, counted in the line length;
+WebVTT: a ``<v A>`` voice span, which players do not show as text).
 
 Word timings come from the transcript. For a segment without them (a provider that gives none),
 the segment's time is shared among its words by their length: an estimate, documented as such.
@@ -110,7 +110,7 @@ def _segment_cues(segment: Segment, rules: CaptionRules, labelled: bool) -> list
         texts = [w.word for w in group]
         speaker = speaker_of(group)
         if labelled and speaker:
-            texts[0] = f"{speaker}: {texts[0]}"
+            texts[0] = f"[{speaker}] {texts[0]}"
         return texts
 
     def flush() -> None:
@@ -138,8 +138,8 @@ def _segment_cues(segment: Segment, rules: CaptionRules, labelled: bool) -> list
 def cues(transcript: Transcript, rules: CaptionRules, *, speaker_prefix: bool = True) -> list[Cue]:
     """Every segment's cues, in time order, none overlapping the next.
 
-    ``speaker_prefix``: write ``A: `` before a diarized cue's text (SRT); WebVTT names the
-    speaker with a voice tag instead.
+    ``speaker_prefix``: write ``[A] `` before a diarized cue's text (SRT); WebVTT names the
+    speaker with a voice span instead.
     """
     out: list[Cue] = []
     for segment in transcript.segments:

@@ -78,6 +78,9 @@ class TranscriptionPipeline:
         """Language pre-detection and the fallback chain, without finalizing (job chunks are
         finalized once, after they are merged)."""
         options = self.with_language(audio, chain[0], options)
+        if options.diarization is not None and not options.word_timestamps:
+            # speakers are put on words, so a turn change inside a segment splits it there
+            options = options.model_copy(update={"word_timestamps": True})
         transcript, result = run_chain(
             chain,
             lambda target: target.provider.transcribe_batch(audio, options, target.model),

@@ -1,0 +1,87 @@
+"""The built-in diarization backend: runs offline with what the ``diarization`` extra ships.
+
+1. speech regions from Silero VAD (:mod:`.regions`);
+2. sliding-window Resemblyzer embeddings inside them (:mod:`.embeddings`);
+3. agglomerative clustering with a calibrated cosine threshold and the request's hints
+   (:mod:`.clustering`);
+4. resegmentation of the turn boundaries at frame resolution (:mod:`.resegment`).
+
+Overlapped speech: one speaker per instant. Where two people talk at once the turn goes to the
+voice that dominates the windows there; the speech is kept (never dropped), and words spoken in
+it are labelled with that speaker. The pyannote backend (:mod:`.pyannote_backend`) reports
+overlapping turns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from providers.base import AudioInput
+from providers.diarization.clustering import centroids, cluster
+from providers.diarization.embeddings import ResemblyzerEncoder, WindowConfig
+from providers.diarization.regions import VadConfig, speech_regions
+from providers.diarization.resegment import resegment
+from providers.diarization.timeline import Turn, merge_adjacent
+from providers.torch_engine import missing_modules
+from schemas.options import DiarizationOptions
+
+
+@dataclass(frozen=True)
+class BuiltinConfig:
+    device: str = "cpu"
+    threshold: float = 0.35  # cosine distance between speaker clusters (Docs/Diarization.md)
+    max_speakers: int = 8
+    min_speaker_s: float = 1.0  # a cluster with less speech than this is not a speaker
+    min_turn_s: float = 0.5
+    vad: VadConfig = field(default_factory=VadConfig)
+    windows: WindowConfig = field(default_factory=WindowConfig)
+
+
+class BuiltinBackend:
+    """Silero VAD + Resemblyzer windows + clustering + resegmentation."""
+
+    name = "builtin"
+
+    def __init__(self, config: BuiltinConfig | None = None) -> None:
+        self.config = config or BuiltinConfig()
+        self.missing = missing_modules(("resemblyzer", "torch", "scipy"), "diarization")
+        self.encoder = ResemblyzerEncoder(self.config.device)
+
+    def diarize(self, audio: AudioInput, options: DiarizationOptions) -> list[Turn]:
+        config = self.config
+        regions = speech_regions(audio.samples, audio.sample_rate, config.vad)
+        windows = self.encoder.embed(audio.samples, audio.sample_rate, regions, config.windows)
+        if not len(windows):
+            return []
+        weights = self._seconds_per_window(windows.spans, regions)
+        labels = cluster(
+            windows.vectors,
+            options,
+            threshold=config.threshold,
+            max_speakers=config.max_speakers,
+            weights=weights,
+            min_speaker_s=config.min_speaker_s,
+        )
+        centres = centroids(windows.vectors, labels, int(labels.max()) + 1)
+        turns = resegment(
+            regions,
+            windows.spans,
+            windows.vectors @ centres.T,
+            duration=audio.duration,
+            min_turn_s=config.min_turn_s,
+        )
+        return merge_adjacent(turns)
+
+    @staticmethod
+    def _seconds_per_window(spans: np.ndarray, regions: list[tuple[float, float]]) -> np.ndarray:
+        """How much speech each window stands for: its region's speech shared among the
+        region's windows (so a speaker's weight is his speaking time, not his window count)."""
+        weights = np.zeros(len(spans))
+        middles = spans.mean(axis=1)
+        for start, end in regions:
+            inside = (middles >= start) & (middles <= end)
+            if inside.any():
+                weights[inside] = (end - start) / inside.sum()
+        return weights
