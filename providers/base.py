@@ -63,6 +63,13 @@ class Provider(ABC):
     ) -> SegmentStream:
         """Start decoding ``audio``; segments are produced as the engine emits them."""
 
+    def batch_segments(
+        self, audio: AudioInput, options: TranscriptionOptions, model: str
+    ) -> SegmentStream:
+        """The stream :meth:`transcribe_batch` collects: :meth:`iter_segments` unless the
+        engine trades first-output latency for throughput differently when nobody streams."""
+        return self.iter_segments(audio, options, model)
+
     @abstractmethod
     def healthcheck(self) -> Health: ...
 
@@ -71,7 +78,7 @@ class Provider(ABC):
     ) -> Transcript:
         """Decode the whole file and return the canonical transcript."""
         started = time.perf_counter()
-        stream = self.iter_segments(audio, options, model)
+        stream = self.batch_segments(audio, options, model)
         segments = list(until_cancelled(stream.segments))
         return build_transcript(
             segments=segments,

@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     force_cpu: bool = _env("STT_FORCE_CPU", False)
     cpu_threads: int = _env("STT_CPU_THREADS", 0, ge=0, le=256)
     batched_min_duration_s: float = _env("STT_BATCHED_MIN_DURATION_S", 60.0, ge=0)
-    batch_size: int = _env("STT_BATCH_SIZE", 8, ge=1, le=64)
+    batch_size: int = _env("STT_BATCH_SIZE", 16, ge=1, le=64)
     # transcript segments end at sentences and pauses, and are never longer than this
     segment_max_s: float = _env("STT_SEGMENT_MAX_S", 15.0, ge=2, le=30)
     segment_pause_s: float = _env("STT_SEGMENT_PAUSE_S", 0.8, ge=0.1, le=10)

@@ -41,7 +41,7 @@ class FasterWhisperConfig:
     force_cpu: bool = False
     cpu_threads: int = 0
     batched_min_duration_s: float = 60.0
-    batch_size: int = 8
+    batch_size: int = 16
     live_workers: int = 1
     live_cpu_threads: int = 0
     live_context_s: float = 30.0
@@ -202,6 +202,18 @@ class FasterWhisperProvider(Provider):
     def iter_segments(
         self, audio: AudioInput, options: TranscriptionOptions, model: str
     ) -> SegmentStream:
+        """For a streaming consumer (SSE): long audio starts with a batch of one clip."""
+        return self._segments(audio, options, model, first_alone=True)
+
+    def batch_segments(
+        self, audio: AudioInput, options: TranscriptionOptions, model: str
+    ) -> SegmentStream:
+        """For a whole transcript: full batches throughout (throughput over first output)."""
+        return self._segments(audio, options, model, first_alone=False)
+
+    def _segments(
+        self, audio: AudioInput, options: TranscriptionOptions, model: str, *, first_alone: bool
+    ) -> SegmentStream:
         whisper = self.load(model)
         self._check(whisper, options, model)
         self._check_prompt_budget(whisper, options)
@@ -222,23 +234,28 @@ class FasterWhisperProvider(Provider):
         if options.chunk_length is not None:
             kwargs["chunk_length"] = options.chunk_length
         if audio.duration >= self._config.batched_min_duration_s:
-            return self._batched(whisper, audio, options, kwargs)
+            return self._batched(whisper, audio, options, kwargs, first_alone)
         stream = self._decode(whisper, audio, kwargs)
         if options.word_timestamps:  # Whisper's own segments, cut further where they run long
             stream.segments = resegment(stream.segments, self._config.segments, _tokenizer(whisper))
         return stream
 
     def _batched(
-        self, whisper: Any, audio: AudioInput, options: TranscriptionOptions, kwargs: dict[str, Any]
+        self,
+        whisper: Any,
+        audio: AudioInput,
+        options: TranscriptionOptions,
+        kwargs: dict[str, Any],
+        first_alone: bool,
     ) -> SegmentStream:
         """Long audio through the batched pipeline, as clips cut at VAD pauses.
 
         Clips are decoded without timestamp tokens (they cost accuracy) but with word timings,
-        from which :func:`resegment` cuts sentence-sized segments. Clips go in batches that grow
-        from one (:func:`clip_batches`), and the VAD finds clips piece by piece as batches need
-        them: the first text is out after a minute's VAD and one clip's decode, and only one
-        batch's features are in memory at a time. The first batch fixes the language for the
-        rest.
+        from which :func:`resegment` cuts sentence-sized segments (word alignment costs about
+        10 % of the decode). The VAD finds clips piece by piece as batches need them, and only
+        one batch's features are in memory at a time; with ``first_alone`` the first clip is
+        decoded alone (:func:`clip_batches`), so a streaming client's first text is out after a
+        minute's VAD and one clip's decode. The first batch fixes the language for the rest.
         """
         from faster_whisper import BatchedInferencePipeline
 
@@ -247,7 +264,7 @@ class FasterWhisperProvider(Provider):
         chunk_length = options.chunk_length or whisper.feature_extractor.chunk_length
         vad = vad_options(kwargs.pop("vad_parameters", None), chunk_length)
         clips = group_clips(speech_spans(audio.samples, vad), chunk_length)
-        batches = clip_batches(clips, self._config.batch_size)
+        batches = clip_batches(clips, self._config.batch_size, first_alone=first_alone)
         first_batch = next(batches, None)
         if first_batch is None:
             return SegmentStream(

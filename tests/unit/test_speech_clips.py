@@ -30,14 +30,19 @@ def test_vad_pieces_cover_the_audio_once_short_one_first(total: int) -> None:
     assert all(length <= PIECE_S * SAMPLE_RATE for _, length in pieces)
 
 
-@given(st.integers(0, 100), st.integers(1, 16))
-def test_clip_batches_grow_from_one_to_the_batch_size(count: int, batch_size: int) -> None:
+@given(st.integers(0, 100), st.integers(1, 16), st.booleans())
+def test_clip_batches_are_full_but_perhaps_the_first_and_last(
+    count: int, batch_size: int, first_alone: bool
+) -> None:
     clips = [{"start": float(i), "end": i + 0.5} for i in range(count)]
-    batches = list(clip_batches(iter(clips), batch_size))
+    batches = list(clip_batches(iter(clips), batch_size, first_alone=first_alone))
     assert [c for batch in batches for c in batch] == clips
-    expected = [min(2**i, batch_size) for i in range(len(batches))]
-    assert [len(b) for b in batches[:-1]] == expected[:-1]
-    assert not batches or 1 <= len(batches[-1]) <= expected[-1]
+    sizes = [len(b) for b in batches]
+    if first_alone and sizes:
+        assert sizes[0] == 1
+        sizes = sizes[1:]
+    assert all(size == batch_size for size in sizes[:-1])
+    assert not sizes or 1 <= sizes[-1] <= batch_size
 
 
 def test_clips_are_found_lazily() -> None:
