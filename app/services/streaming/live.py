@@ -358,7 +358,9 @@ class LiveSession:
     async def _start(self) -> None:
         pending = self._pending_start
         assert pending is not None
-        self._engine = await self._run(build_engine, pending, self._settings)
+        self._engine = await self._run(
+            build_engine, pending, self._settings, self._manager.vocabulary
+        )
         self._config = pending.config
         await self._announce(pending.config)
 

@@ -6,7 +6,13 @@
 2. the fallback chain (:func:`providers.fallback.run_chain`) with circuit breakers, setting
    ``metadata.fallback_from`` when another target served the request;
 3. :meth:`TranscriptionPipeline.finalize`: speaker diarization when asked, then the custom
-   vocabulary (deployment dictionary merged with the request's).
+   vocabulary (deployment dictionary merged with the request's), then the audio warnings
+   (``STT_AUDIO_WARNINGS``) on the whole recording;
+4. :meth:`TranscriptionPipeline.assess`: the quality report (``STT_QUALITY_REPORT``), by the
+   caller that measured the processing time.
+
+A request without a prompt whose language is known before decoding (given, or pre-detected in
+step 1) gets that language's ``STT_DEFAULT_PROMPTS`` entry as its prompt.
 
 REST requests run :meth:`TranscriptionPipeline.run` in the inference pool; job workers call
 ``transcribe`` per chunk and ``finalize`` once on the merged transcript.
@@ -14,12 +20,14 @@ REST requests run :meth:`TranscriptionPipeline.run` in the inference pool; job w
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from loguru import logger
 
-from app.services.transcription.vocabulary import Vocabulary
+from app.services.transcription.audio_warnings import WarningThresholds, audio_warnings
+from app.services.transcription.quality import QualityThresholds, quality_report
+from app.services.vocabulary import Vocabulary, default_prompt
 from providers.base import AudioInput
 from providers.diarization import SpeakerDiarizer
 from providers.fallback import FallbackHook, run_chain
@@ -59,6 +67,9 @@ class TranscriptionPipeline:
     diarizer: SpeakerDiarizer | None = None
     language_model: str | None = None
     on_fallback: FallbackHook | None = None
+    default_prompts: Mapping[str, str] = field(default_factory=dict)
+    quality: QualityThresholds | None = None  # None: no quality report
+    warnings: WarningThresholds | None = None  # None: no audio warnings
 
     def run(
         self, audio: AudioInput, chain: Sequence[Resolved], options: TranscriptionOptions
@@ -77,7 +88,7 @@ class TranscriptionPipeline:
     ) -> Transcript:
         """Language pre-detection and the fallback chain, without finalizing (job chunks are
         finalized once, after they are merged)."""
-        options = self.with_language(audio, chain[0], options)
+        options = self.with_default_prompt(self.with_language(audio, chain[0], options))
         transcript, result = run_chain(
             chain,
             lambda target: target.provider.transcribe_batch(audio, options, target.model),
@@ -94,12 +105,31 @@ class TranscriptionPipeline:
     def finalize(
         self, transcript: Transcript, audio: AudioInput, options: TranscriptionOptions
     ) -> Transcript:
-        """Diarization (when ``options.diarization`` is set), then the custom vocabulary."""
+        """Diarization (when ``options.diarization`` is set), the custom vocabulary, then the
+        audio warnings."""
         if options.diarization is not None:
             transcript = diarize_transcript(
                 transcript, audio, options.diarization, diarizer=self.diarizer
             )
-        return self.vocabulary.merged(options.vocabulary).apply(transcript)
+        transcript = self.vocabulary.merged(options.vocabulary).apply(transcript)
+        if self.warnings is not None:
+            transcript = transcript.with_metadata(warnings=audio_warnings(audio, self.warnings))
+        return transcript
+
+    def assess(self, transcript: Transcript, processing_s: float) -> Transcript:
+        """``transcript`` with its quality report; ``processing_s``: the time it took."""
+        if self.quality is None:
+            return transcript
+        return transcript.with_metadata(
+            quality=quality_report(transcript, processing_s, self.quality)
+        )
+
+    def with_default_prompt(self, options: TranscriptionOptions) -> TranscriptionOptions:
+        """``options`` with ``STT_DEFAULT_PROMPTS``' prompt for its language when it has none."""
+        if options.prompt or options.task is Task.TRANSLATE:
+            return options
+        prompt = default_prompt(self.default_prompts, options.language)
+        return options.model_copy(update={"prompt": prompt}) if prompt else options
 
     def _require_diarizer(self) -> None:
         if self.diarizer is None:
