@@ -52,7 +52,8 @@ def _spans(items: list[_Scored], low: float) -> list[LowConfidenceSpan]:
             continue
         if run:
             text = " ".join(r.text for r in run)
-            spans.append(LowConfidenceSpan(start=run[0].start, end=run[-1].end, text=text))
+            start, end = min(r.start for r in run), max(r.end for r in run)  # segments may overlap
+            spans.append(LowConfidenceSpan(start=start, end=end, text=text))
             run = []
         if len(spans) == MAX_SPANS:
             break
