@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -49,21 +50,19 @@ async def test_live_finals_are_corrected(server: str) -> None:
     assert not any(BRACKETED.match(w) for w in partial_words)  # partials show raw words
 
 
+def _session(rate: int) -> dict[str, Any]:
+    audio_input = {
+        "format": {"type": "audio/pcm", "rate": rate},
+        "transcription": {"model": "mock"},
+        "turn_detection": None,
+    }
+    return {"type": "transcription", "audio": {"input": audio_input}}
+
+
 async def test_realtime_completed_transcripts_are_corrected(server: str) -> None:
     pcm, rate = read_wav(speech(TEXT, rate=24_000))
     async with realtime_session(f"{server}/v1") as (connection, rec):
-        await connection.session.update(
-            session={
-                "type": "transcription",
-                "audio": {
-                    "input": {
-                        "format": {"type": "audio/pcm", "rate": rate},
-                        "transcription": {"model": "mock"},
-                        "turn_detection": None,
-                    }
-                },
-            }
-        )
+        await connection.session.update(session=_session(rate))
         await rec.expect_type("session.updated")
         await append_audio(connection, pcm, bytes_per_s=rate * 2, speed=0)
         await connection.input_audio_buffer.commit()

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from app.services.transcription.audio_warnings import WarningThresholds, audio_warnings
 from app.services.transcription.quality import MAX_SPANS, QualityThresholds, quality_report
 from providers.base import AudioInput
-from schemas.transcript import Segment, TranscriptMetadata, Word, build_transcript
+from schemas.transcript import Segment, Transcript, TranscriptMetadata, Word, build_transcript
 
 probability = st.floats(0.0, 1.0, allow_nan=False)
 raw_words = st.lists(
@@ -19,7 +19,7 @@ raw_words = st.lists(
 
 
 @st.composite
-def transcripts(draw: st.DrawFn):  # type: ignore[no-untyped-def]
+def transcripts(draw: st.DrawFn) -> Transcript:
     duration = draw(st.floats(0, 120, allow_nan=False))
     with_words = draw(st.booleans())
     segments = []
@@ -55,7 +55,9 @@ def thresholds(draw: st.DrawFn) -> QualityThresholds:
 
 @settings(max_examples=150, deadline=None)
 @given(transcripts(), thresholds(), st.floats(0, 1000, allow_nan=False))
-def test_buckets_and_spans_are_well_formed(transcript, limits, processing_s) -> None:  # type: ignore[no-untyped-def]
+def test_buckets_and_spans_are_well_formed(
+    transcript: Transcript, limits: QualityThresholds, processing_s: float
+) -> None:
     report = quality_report(transcript, processing_s, limits)
     words = [w for s in transcript.segments for w in s.words or ()]
     scored = bool(words) or any(s.confidence is not None for s in transcript.segments)

@@ -8,11 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from app.core.config import ConfigError
 from app.services.transcription.audio import decode_file
 from app.services.transcription.audio_warnings import WarningThresholds, audio_warnings
 from app.services.transcription.quality import QualityThresholds, quality_report
 from providers.base import AudioInput
-from schemas.transcript import Segment, TranscriptMetadata, Word, build_transcript
+from schemas.transcript import Segment, Transcript, TranscriptMetadata, Word, build_transcript
+from tests.conftest import SettingsFactory
 from tests.support.audio import speech
 
 TEXT = "The quarterly report is ready. Please review the numbers before Friday."
@@ -53,7 +55,9 @@ def test_clipping_silence_and_short_speech() -> None:
     assert _codes(AudioInput(np.zeros(10, dtype=np.float32))) == []  # under one frame
 
 
-def _transcript(probabilities: list[float], *, words: bool = True, duration: float = 60.0):
+def _transcript(
+    probabilities: list[float], *, words: bool = True, duration: float = 60.0
+) -> Transcript:
     timed = [
         Word(word=f"w{i}", start=i * 1.0, end=i * 1.0 + 0.5, probability=p)
         for i, p in enumerate(probabilities)
@@ -96,3 +100,13 @@ def test_report_falls_back_to_segment_confidence_then_to_nothing() -> None:
     empty = quality_report(_transcript([], duration=0.0), 0.1, QualityThresholds())
     assert empty.confidence_buckets is None and empty.avg_confidence is None
     assert empty.real_time_factor is None and empty.low_confidence_spans == []
+
+
+def test_thresholds_are_validated(make_settings: SettingsFactory) -> None:
+    with pytest.raises(ConfigError, match="STT_QUALITY_LOW_CONFIDENCE"):
+        make_settings(quality_low_confidence=0.9, quality_high_confidence=0.8)
+    with pytest.raises(ConfigError, match="not a language code"):
+        make_settings(default_prompts={"russian": "Компания RUMA."})
+    with pytest.raises(ConfigError, match="STT_MAX_PROMPT_CHARS"):
+        make_settings(default_prompts={"ru": "x" * 20}, max_prompt_chars=10)
+    assert make_settings(default_prompts='{"ru": "RUMA"}').default_prompts == {"ru": "RUMA"}

@@ -11,6 +11,7 @@ Words per minute count the words over the whole audio duration (pauses included)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from schemas.quality import ConfidenceBuckets, LowConfidenceSpan, QualityReport
 from schemas.transcript import Transcript
@@ -33,7 +34,10 @@ class _Scored:
     confidence: float
 
 
-def _scored(transcript: Transcript) -> tuple[list[_Scored], str | None]:
+Source = Literal["words", "segments"] | None
+
+
+def _scored(transcript: Transcript) -> tuple[list[_Scored], Source]:
     words = [w for seg in transcript.segments for w in seg.words or ()]
     if words:
         return [_Scored(w.start, w.end, w.word, w.probability) for w in words], "words"
@@ -81,7 +85,7 @@ def quality_report(
         real_time_factor=round(processing_s / duration, 4) if duration > 0 else None,
         words_per_minute=round(word_count * 60 / duration, 1) if duration > 0 else None,
         avg_confidence=average,
-        confidence_source=source,  # type: ignore[arg-type]
+        confidence_source=source,
         confidence_buckets=buckets,
         low_confidence_spans=_spans(items, thresholds.low),
     )
