@@ -11,7 +11,7 @@ import pytest
 
 from app.core.config import load_settings
 from tests.support.audio import speech
-from tests.support.realtime import COMPLETED, append_audio, realtime_session
+from tests.support.realtime import COMPLETED, DELTA, append_audio, realtime_session
 from tests.support.server import running_server
 from tests.support.stream import read_wav, stream
 
@@ -67,4 +67,7 @@ async def test_realtime_completed_transcripts_are_corrected(server: str) -> None
         await append_audio(connection, pcm, bytes_per_s=rate * 2, speed=0)
         await connection.input_audio_buffer.commit()
         done = await rec.expect_type(COMPLETED)
+        deltas = [e["delta"] for e in rec.of(DELTA)]
     assert _corrected(done["transcript"]), done["transcript"]
+    assert deltas and not any(BRACKETED.match(w) for d in deltas for w in d.split())  # raw words
+    assert len(" ".join(deltas).split()) == len(done["transcript"].split())  # one per word here
