@@ -34,10 +34,12 @@ from app.services.jobs.url_ingest import UrlPolicy
 from app.services.jobs.webhook_delivery import DeliveryConfig, WebhookDispatcher
 from app.services.jobs.webhooks import WebhookOutbox
 from app.services.streaming.manager import StreamingManager
+from app.services.transcription.audio_warnings import WarningThresholds
 from app.services.transcription.inference import InferencePool
 from app.services.transcription.pipeline import TranscriptionPipeline
+from app.services.transcription.quality import QualityThresholds
 from app.services.transcription.service import Infer, TranscriptionService, call_directly
-from app.services.transcription.vocabulary import load_vocabulary
+from app.services.vocabulary import load_vocabulary
 from providers.base import Provider
 from providers.breaker import BreakerBoard, BreakerPolicy
 from providers.diarization import DiarizerConfig, SpeakerDiarizer
@@ -71,9 +73,7 @@ def faster_whisper_config(settings: Settings, *, force_cpu: bool = False) -> Fas
         live_cpu_threads=settings.stream_cpu_threads,
         live_context_s=settings.stream_encoder_context_s,
         max_prompt_tokens=settings.max_prompt_tokens,
-        segments=SegmentRules(
-            max_s=settings.segment_max_s, pause_s=settings.segment_pause_s
-        ),
+        segments=SegmentRules(max_s=settings.segment_max_s, pause_s=settings.segment_pause_s),
     )
 
 
@@ -157,6 +157,23 @@ def build_pipeline(
         diarizer=diarizer,
         language_model=settings.language_detection_model or None,
         on_fallback=count_fallback,
+        default_prompts=settings.default_prompts,
+        quality=(
+            QualityThresholds(settings.quality_high_confidence, settings.quality_low_confidence)
+            if settings.quality_report
+            else None
+        ),
+        warnings=(
+            WarningThresholds(
+                min_rms_dbfs=settings.warn_min_rms_dbfs,
+                silence_dbfs=settings.warn_silence_dbfs,
+                silence_fraction=settings.warn_silence_fraction,
+                clipping_fraction=settings.warn_clipping_fraction,
+                min_speech_s=settings.warn_min_speech_s,
+            )
+            if settings.audio_warnings
+            else None
+        ),
     )
 
 
@@ -358,6 +375,6 @@ def build_gateway(settings: Settings) -> Gateway:
         service.pool,
         service,
         pipeline=pipeline,
-        streaming=StreamingManager(settings),
+        streaming=StreamingManager(settings, pipeline.vocabulary),
         jobs=open_jobs_runtime(settings),
     )

@@ -25,10 +25,14 @@ SAMPLE_RATE = 16_000
 
 @dataclass(frozen=True)
 class AudioInput:
-    """Decoded audio: mono float32 samples in [-1, 1] at 16 kHz."""
+    """Decoded audio: mono float32 samples in [-1, 1] at 16 kHz.
+
+    ``source_rate``: the sample rate of the file it was decoded from, when known (the audio
+    warnings flag recordings made under 16 kHz, which resampling hides)."""
 
     samples: np.ndarray
     sample_rate: int = SAMPLE_RATE
+    source_rate: int | None = None
 
     @property
     def duration(self) -> float:

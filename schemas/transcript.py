@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.quality import AudioWarning, QualityReport
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _SPACES = re.compile(r"\s+")
 
@@ -77,6 +79,9 @@ class TranscriptMetadata(BaseModel):
     fallback_from: str | None = None
     task: str = "transcribe"
     language_probability: float | None = None
+    # advisory reports of the transcription pipeline (STT_QUALITY_REPORT, STT_AUDIO_WARNINGS)
+    quality: QualityReport | None = None
+    warnings: list[AudioWarning] | None = None
 
 
 class Transcript(BaseModel):

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from app.core.config import Settings
 from app.core.json_input import loads
-from app.services.transcription.vocabulary import parse_vocabulary
+from app.services.vocabulary import parse_vocabulary
 from schemas.errors import CapabilityNotSupported, InvalidRequest
 from schemas.languages import normalise_language
 from schemas.options import (

@@ -22,6 +22,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from app.core.settings_checks import check_auth, decode_key, parse_provider_limits, parse_rate
+from schemas.languages import normalise_language
 
 CONFIG_SECTION = "STT-Settings"
 DEFAULT_CONFIG_FILE = Path("Config_Files/config.txt")
@@ -218,6 +219,18 @@ class Settings(BaseSettings):
     language_detection_model: str = _env("STT_LANGUAGE_DETECTION_MODEL", "faster-whisper:base")
     vocabulary: dict[str, str] = _env("STT_VOCABULARY", {})
     vocabulary_file: Path | None = _env("STT_VOCABULARY_FILE", None)
+    # a JSON object of language code -> prompt, used when a request with that language has none
+    default_prompts: dict[str, str] = _env("STT_DEFAULT_PROMPTS", {})
+    # transcript intelligence: quality report and audio warnings (Docs/Transcript_Intelligence.md)
+    quality_report: bool = _env("STT_QUALITY_REPORT", True)
+    quality_high_confidence: float = _env("STT_QUALITY_HIGH_CONFIDENCE", 0.85, gt=0, le=1)
+    quality_low_confidence: float = _env("STT_QUALITY_LOW_CONFIDENCE", 0.5, ge=0, lt=1)
+    audio_warnings: bool = _env("STT_AUDIO_WARNINGS", True)
+    warn_min_rms_dbfs: float = _env("STT_WARN_MIN_RMS_DBFS", -40.0, ge=-120, le=0)
+    warn_silence_dbfs: float = _env("STT_WARN_SILENCE_DBFS", -50.0, ge=-120, le=0)
+    warn_silence_fraction: float = _env("STT_WARN_SILENCE_FRACTION", 0.9, gt=0, le=1)
+    warn_clipping_fraction: float = _env("STT_WARN_CLIPPING_FRACTION", 0.001, gt=0, le=1)
+    warn_min_speech_s: float = _env("STT_WARN_MIN_SPEECH_S", 1.0, ge=0, le=3600)
 
     @field_validator(
         "transformers_models",
@@ -225,6 +238,7 @@ class Settings(BaseSettings):
         "external_models",
         "fallbacks",
         "vocabulary",
+        "default_prompts",
         mode="before",
     )
     @classmethod
@@ -243,6 +257,21 @@ class Settings(BaseSettings):
     def _coherent(self) -> Settings:
         if self.default_beam_size > self.max_beam_size:
             raise ValueError("STT_DEFAULT_BEAM_SIZE must not exceed STT_MAX_BEAM_SIZE")
+        return self
+
+    @model_validator(mode="after")
+    def _intelligence_coherent(self) -> Settings:
+        if self.quality_low_confidence > self.quality_high_confidence:
+            raise ValueError(
+                "STT_QUALITY_LOW_CONFIDENCE must not exceed STT_QUALITY_HIGH_CONFIDENCE"
+            )
+        for language, prompt in self.default_prompts.items():
+            if normalise_language(language) != language:
+                raise ValueError(f"STT_DEFAULT_PROMPTS: '{language}' is not a language code")
+            if len(prompt) > self.max_prompt_chars:
+                raise ValueError(
+                    f"STT_DEFAULT_PROMPTS['{language}'] is longer than STT_MAX_PROMPT_CHARS"
+                )
         return self
 
     @model_validator(mode="after")

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from app.services.transcription.pipeline import TranscriptionPipeline
-from app.services.transcription.vocabulary import Vocabulary
+from app.services.vocabulary import Vocabulary
 from providers.base import AudioInput
 from providers.mock import MockProvider
 from providers.registry import ProviderRegistry

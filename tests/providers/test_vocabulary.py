@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.services.transcription.vocabulary import Vocabulary, load_vocabulary, parse_vocabulary
+from app.services.vocabulary import Vocabulary, load_vocabulary, parse_vocabulary
 from schemas.errors import InvalidRequest
 from schemas.transcript import Segment, TranscriptMetadata, Word, build_transcript
 from tests.conftest import SettingsFactory

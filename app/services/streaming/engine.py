@@ -19,6 +19,7 @@ import numpy as np
 
 from app.services.streaming.agreement import LocalAgreement, TimedWord
 from app.services.streaming.vad import WINDOW, StreamingVad
+from app.services.vocabulary import Vocabulary
 from providers.base import SAMPLE_RATE
 from schemas.streaming import FinalEvent, FinalReason, PartialEvent, StreamSegment
 from schemas.transcript import Word, clean_text
@@ -72,6 +73,8 @@ class LiveEngineConfig:
     max_buffer_s: float = 12.0
     hard_buffer_s: float = 25.0
     initial_prompt: str | None = None
+    #: corrects each ``final`` (the deployment's custom vocabulary); partials show raw words
+    vocabulary: Vocabulary | None = None
 
 
 Event = PartialEvent | FinalEvent | SpeechBoundary
@@ -330,6 +333,10 @@ class OnlineTranscriber:
         if not words:
             return []
         segment = self._segment(words)
+        if self._config.vocabulary:
+            segment = self._config.vocabulary.correct_segment(segment)
+            if not segment.text:  # a rule deleted every word
+                return []
         self._next_id += 1
         self._finals.append(segment.text)
         self._said.extend(words)

@@ -44,6 +44,7 @@ from app.services.streaming.inbox import (
 from app.services.streaming.manager import StreamingManager
 from app.services.streaming.setup import PendingStart, build_engine, resolve_start
 from app.services.streaming.state import Message, SessionState, SessionStateMachine
+from app.services.vocabulary import Vocabulary
 from providers.base import SAMPLE_RATE
 from providers.registry import ProviderRegistry
 from schemas.auth import Principal
@@ -133,6 +134,10 @@ class LiveSession:
     def _farewell(self, reason: str) -> list[BaseModel]:
         """Events sent last, before the socket closes."""
         return []
+
+    def _final_vocabulary(self) -> Vocabulary | None:
+        """The custom vocabulary the engine applies to each final (text and words)."""
+        return self._manager.vocabulary
 
     # -- lifecycle ------------------------------------------------------------------------
     async def run(self) -> None:
@@ -358,7 +363,9 @@ class LiveSession:
     async def _start(self) -> None:
         pending = self._pending_start
         assert pending is not None
-        self._engine = await self._run(build_engine, pending, self._settings)
+        self._engine = await self._run(
+            build_engine, pending, self._settings, self._final_vocabulary()
+        )
         self._config = pending.config
         await self._announce(pending.config)
 

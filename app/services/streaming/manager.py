@@ -26,6 +26,7 @@ from loguru import logger
 from app.core.config import Settings
 from app.services.streaming.agreement import TimedWord
 from app.services.streaming.engine import Hypothesis, WindowDecoder
+from app.services.vocabulary import Vocabulary
 from providers.base import AudioInput
 from providers.registry import Resolved
 from schemas.errors import ServiceUnavailable
@@ -80,10 +81,12 @@ class LeasePool:
 
 
 class StreamingManager:
-    """The long-lived streaming state a gateway holds: settings, leases, decode pool."""
+    """The long-lived streaming state a gateway holds: settings, leases, decode pool and the
+    deployment's custom vocabulary."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, vocabulary: Vocabulary | None = None) -> None:
         self.settings = settings
+        self.vocabulary = vocabulary or Vocabulary()  # corrects every session's finals
         self.leases = LeasePool(settings.stream_max_sessions)
         self._pool = ThreadPoolExecutor(
             max_workers=settings.stream_decode_workers, thread_name_prefix="stream-decode"

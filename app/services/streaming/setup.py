@@ -9,6 +9,7 @@ from app.core.config import Settings
 from app.services.streaming.engine import LiveEngineConfig, OnlineTranscriber
 from app.services.streaming.manager import provider_decoder
 from app.services.streaming.vad import StreamingVad
+from app.services.vocabulary import Vocabulary, default_prompt
 from providers.registry import OPENAI_ALIAS, ProviderRegistry, Resolved
 from schemas.errors import CapabilityNotSupported, InvalidRequest
 from schemas.options import TranscriptionOptions
@@ -62,8 +63,13 @@ def resolve_start(
     return PendingStart(start, target, config)
 
 
-def build_engine(pending: PendingStart, settings: Settings) -> OnlineTranscriber:
-    """The session's engine (blocking: loads the VAD model; run it in the decode pool)."""
+def build_engine(
+    pending: PendingStart, settings: Settings, vocabulary: Vocabulary | None = None
+) -> OnlineTranscriber:
+    """The session's engine (blocking: loads the VAD model; run it in the decode pool).
+
+    ``vocabulary`` corrects the session's finals; without a ``prompt``, a session whose
+    ``language`` is given starts with that language's ``STT_DEFAULT_PROMPTS`` entry."""
     start, config = pending.start, pending.config
     options = TranscriptionOptions(
         language=start.language,
@@ -78,7 +84,8 @@ def build_engine(pending: PendingStart, settings: Settings) -> OnlineTranscriber
         silence_ms=vad.silence_ms or settings.stream_vad_silence_ms,
         preroll_ms=DEFAULT_PREROLL_MS if vad.preroll_ms is None else vad.preroll_ms,
         max_buffer_s=settings.stream_max_buffer_s,
-        initial_prompt=start.prompt,
+        initial_prompt=start.prompt or default_prompt(settings.default_prompts, start.language),
+        vocabulary=vocabulary,
     )
     detector = StreamingVad(vad.threshold or settings.stream_vad_threshold) if vad.enabled else None
     return OnlineTranscriber(provider_decoder(pending.target, options), engine_config, detector)

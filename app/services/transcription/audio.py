@@ -115,6 +115,7 @@ def decode_file(
         if declared is not None and declared > max_duration_s + 1:
             raise _too_long(declared, max_duration_s, setting)
         samples = _decode_stream(container, stream, max_duration_s, declared, setting)
+        source_rate = int(stream.rate)
     if samples.size == 0:
         raise AudioDecodeError("the file contains no decodable audio", param="file")
     if fmt == "wav" and (missing := wav_missing_bytes(path)):
@@ -124,7 +125,7 @@ def decode_file(
             param="file",
             code="truncated_audio",
         )
-    return AudioInput(samples)
+    return AudioInput(samples, source_rate=source_rate)
 
 
 def decode_span(path: Path, start: float, end: float) -> AudioInput:

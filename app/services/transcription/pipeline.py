@@ -6,7 +6,13 @@
 2. the fallback chain (:func:`providers.fallback.run_chain`) with circuit breakers, setting
    ``metadata.fallback_from`` when another target served the request;
 3. :meth:`TranscriptionPipeline.finalize`: speaker diarization when asked, then the custom
-   vocabulary (deployment dictionary merged with the request's).
+   vocabulary (deployment dictionary merged with the request's), then the audio warnings
+   (``STT_AUDIO_WARNINGS``) on the whole recording;
+4. :meth:`TranscriptionPipeline.assess`: the quality report (``STT_QUALITY_REPORT``), by the
+   caller that measured the processing time.
+
+A request without a prompt whose language is known before decoding (given, or pre-detected in
+step 1) gets that language's ``STT_DEFAULT_PROMPTS`` entry as its prompt.
 
 REST requests run :meth:`TranscriptionPipeline.run` in the inference pool; job workers call
 ``transcribe`` per chunk and ``finalize`` once on the merged transcript.
@@ -14,12 +20,14 @@ REST requests run :meth:`TranscriptionPipeline.run` in the inference pool; job w
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from loguru import logger
 
-from app.services.transcription.vocabulary import Vocabulary
+from app.services.transcription.audio_warnings import WarningThresholds, audio_warnings
+from app.services.transcription.quality import QualityThresholds, quality_report
+from app.services.vocabulary import Vocabulary, default_prompt
 from providers.base import AudioInput
 from providers.diarization import SpeakerDiarizer
 from providers.fallback import FallbackHook, run_chain
@@ -59,6 +67,9 @@ class TranscriptionPipeline:
     diarizer: SpeakerDiarizer | None = None
     language_model: str | None = None
     on_fallback: FallbackHook | None = None
+    default_prompts: Mapping[str, str] = field(default_factory=dict)
+    quality: QualityThresholds | None = None  # None: no quality report
+    warnings: WarningThresholds | None = None  # None: no audio warnings
 
     def run(
         self, audio: AudioInput, chain: Sequence[Resolved], options: TranscriptionOptions
@@ -77,7 +88,7 @@ class TranscriptionPipeline:
     ) -> Transcript:
         """Language pre-detection and the fallback chain, without finalizing (job chunks are
         finalized once, after they are merged)."""
-        options = self.with_language(audio, chain[0], options)
+        options = self.with_default_prompt(self.with_language(audio, chain[0], options))
         if options.diarization is not None and not options.word_timestamps:
             # speakers are put on words, so a turn change inside a segment splits it there
             options = options.model_copy(update={"word_timestamps": True})
@@ -101,8 +112,9 @@ class TranscriptionPipeline:
         options: TranscriptionOptions,
         on_step: Callable[[str], None] | None = None,
     ) -> Transcript:
-        """Diarization (when ``options.diarization`` is set), then the custom vocabulary (when
-        one applies); ``on_step("diarization")`` / ``on_step("vocabulary")`` as each begins."""
+        """Diarization (when ``options.diarization`` is set), the custom vocabulary (when one
+        applies), then the audio warnings; ``on_step("diarization")`` / ``on_step("vocabulary")``
+        as each begins."""
         if options.diarization is not None:
             if on_step is not None:
                 on_step("diarization")
@@ -112,7 +124,25 @@ class TranscriptionPipeline:
         vocabulary = self.vocabulary.merged(options.vocabulary)
         if vocabulary and on_step is not None:
             on_step("vocabulary")
-        return vocabulary.apply(transcript)
+        transcript = vocabulary.apply(transcript)
+        if self.warnings is not None:
+            transcript = transcript.with_metadata(warnings=audio_warnings(audio, self.warnings))
+        return transcript
+
+    def assess(self, transcript: Transcript, processing_s: float) -> Transcript:
+        """``transcript`` with its quality report; ``processing_s``: the time it took."""
+        if self.quality is None:
+            return transcript
+        return transcript.with_metadata(
+            quality=quality_report(transcript, processing_s, self.quality)
+        )
+
+    def with_default_prompt(self, options: TranscriptionOptions) -> TranscriptionOptions:
+        """``options`` with ``STT_DEFAULT_PROMPTS``' prompt for its language when it has none."""
+        if options.prompt or options.task is Task.TRANSLATE:
+            return options
+        prompt = default_prompt(self.default_prompts, options.language)
+        return options.model_copy(update={"prompt": prompt}) if prompt else options
 
     def _require_diarizer(self) -> None:
         if self.diarizer is None:

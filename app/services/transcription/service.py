@@ -95,7 +95,9 @@ class TranscriptionService:
         started = time.perf_counter()
         with transcription_span(chain[0], audio):
             transcript = await ticket.call(self._pipeline.run, audio, list(chain), options)
-        return _accounted(transcript, audio, time.perf_counter() - started, ticket.waited)
+        processing_s = time.perf_counter() - started
+        transcript = _accounted(transcript, audio, processing_s, ticket.waited)
+        return self._pipeline.assess(transcript, processing_s)
 
     async def transcribe_file(
         self, path: Path, chain: Sequence[Resolved], options: TranscriptionOptions
@@ -127,6 +129,7 @@ class TranscriptionService:
         bind(provider=target.label)
         started = time.perf_counter()
         vocabulary = self._pipeline.vocabulary.merged(options.vocabulary)
+        options = self._pipeline.with_default_prompt(options)
         segments = ticket.iterate(
             lambda: target.provider.iter_segments(audio, options, target.model).segments
         )
@@ -171,13 +174,17 @@ class WorkerTranscription:
         options: TranscriptionOptions,
         on_step: Callable[[str], None] | None = None,
     ) -> Transcript:
-        """Diarization and vocabulary once on the whole recording (``on_step`` as in
+        """Diarization, vocabulary and warnings once on the whole recording (``on_step`` as in
         :meth:`TranscriptionPipeline.finalize`); its wait for a turn adds to ``transcript``'s
-        ``queue_latency_ms``."""
+        ``queue_latency_ms``. The quality report's processing time is the chunks'
+        (``metadata.processing_ms``) plus this step's."""
         final: Transcript
+        started = time.perf_counter()
         final, waited = self._infer(self._pipeline.finalize, transcript, audio, options, on_step)
+        finalize_s = time.perf_counter() - started - waited
         latency = transcript.metadata.queue_latency_ms + round(waited * 1000)
-        return final.with_metadata(queue_latency_ms=latency)
+        processing_s = transcript.metadata.processing_ms / 1000 + finalize_s
+        return self._pipeline.assess(final.with_metadata(queue_latency_ms=latency), processing_s)
 
 
 def _accounted(

@@ -28,6 +28,7 @@ from app.services.streaming.realtime import g711
 from app.services.streaming.realtime.config import RATES, RealtimeConfig
 from app.services.streaming.realtime.turns import TurnTracker
 from app.services.streaming.state import Message
+from app.services.vocabulary import Vocabulary
 from schemas.errors import GatewayError, InvalidRequest
 from schemas.realtime import (
     AudioAppend,
@@ -60,10 +61,15 @@ class RealtimeSession(LiveSession):
         super().__init__(*args, **kwargs)
         self._rt = RealtimeConfig.new()
         self._replies: deque[str] = deque()  # the answer each queued configuration owes
-        self._turns = TurnTracker()
+        self._turns = TurnTracker(self._manager.vocabulary)
         self._event_id: str | None = None  # the client event being handled
         self._uncommitted_ms = 0.0  # audio appended since the last commit or clear
         self._offset = 0  # samples heard by earlier engines of this session
+
+    def _final_vocabulary(self) -> Vocabulary | None:
+        """None: the turns correct the ``completed`` transcript themselves, since its last
+        delta needs the engine's raw words (the ones earlier deltas did not carry)."""
+        return None
 
     # -- reader side ----------------------------------------------------------------------
     async def _open(self) -> None:

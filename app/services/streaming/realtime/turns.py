@@ -5,8 +5,9 @@ when the first words arrive, and closes with ``input_audio_buffer.committed`` an
 ``conversation.item.input_audio_transcription.completed`` when the engine finalizes it (end of
 speech, a client commit, or a long turn cut by the engine's buffer limit). While it is spoken,
 every word the engine commits (LocalAgreement's stable prefix) goes out once as a ``delta``:
-deltas never retract text, and the deltas of a turn concatenate to its transcript. Items are
-chained by ``previous_item_id``.
+deltas never retract text, and the deltas of a turn concatenate to its transcript, except
+where the deployment's custom vocabulary corrects the ``completed`` transcript (deltas carry
+the engine's words as they were committed). Items are chained by ``previous_item_id``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import math
 from collections.abc import Sequence
 
 from app.services.streaming.engine import Event, SpeechBoundary
+from app.services.vocabulary import Vocabulary
 from providers.base import SAMPLE_RATE
 from schemas.realtime import (
     Committed,
@@ -34,7 +36,8 @@ _MS = SAMPLE_RATE // 1000
 
 
 class TurnTracker:
-    def __init__(self) -> None:
+    def __init__(self, vocabulary: Vocabulary | None = None) -> None:
+        self._vocabulary = vocabulary or Vocabulary()  # corrects each completed transcript
         self.logprobs = False
         self.preroll_ms = 0
         self._item: str | None = None
@@ -78,7 +81,7 @@ class TurnTracker:
         out.append(
             TranscriptionCompleted(
                 item_id=item,
-                transcript=" ".join(w.word for w in words),
+                transcript=self._vocabulary.correct_text(" ".join(w.word for w in words)),
                 usage=DurationUsage(seconds=round(max(seconds, 0.0), 3)),
                 logprobs=self._logprobs(words),
             )

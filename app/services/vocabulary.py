@@ -11,7 +11,9 @@ Entries map what the model writes to what it should write (``{"cube control": "k
   text's shape (``Colour`` -> ``Color``, ``COLOUR`` -> ``COLOR``); a replacement with capitals
   is inserted as written (product names).
 
-Longer entries win over shorter ones. Deployment entries (``STT_VOCABULARY`` /
+Longer entries win over shorter ones. Keys written ``"re:PATTERN"`` are regular-expression rules
+(:mod:`app.services.vocabulary_regex`), applied after the whole-word entries in the order
+written. Deployment entries (``STT_VOCABULARY`` /
 ``STT_VOCABULARY_FILE``) merge with a request's own (``vocabulary`` form field), the request's
 winning on the same key. Segment texts, words and the transcript text are corrected alike.
 """
@@ -23,10 +25,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from app.core.json_input import loads
+from app.services.vocabulary_regex import MAX_RULES, PREFIX, InvalidRule, RegexRule
 from schemas.errors import InvalidRequest
-from schemas.transcript import Segment, Transcript, Word, join_text
+from schemas.languages import normalise_language
+from schemas.transcript import TimedSegment, Transcript, Word, join_text
+
+S = TypeVar("S", bound=TimedSegment)
 
 MAX_ENTRIES = 1000
 _EDGE = re.compile(r"^(\W*)(.*?)(\W*)$", re.DOTALL)
@@ -59,7 +66,11 @@ class _Entry:
 class Vocabulary:
     def __init__(self, entries: Mapping[str, str] | None = None) -> None:
         self._entries: list[_Entry] = []
+        self._rules: list[RegexRule] = []
         for heard, written in (entries or {}).items():
+            if heard.startswith(PREFIX):
+                self._rules.append(RegexRule.parse(heard, written))
+                continue
             tokens = tuple(heard.split())
             if not tokens:
                 continue
@@ -77,7 +88,7 @@ class Vocabulary:
         self.entries = dict(entries or {})
 
     def __bool__(self) -> bool:
-        return bool(self._entries)
+        return bool(self._entries or self._rules)
 
     def merged(self, overrides: Mapping[str, str] | None) -> Vocabulary:
         return Vocabulary({**self.entries, **(overrides or {})}) if overrides else self
@@ -86,10 +97,18 @@ class Vocabulary:
     def correct_text(self, text: str) -> str:
         for entry in self._entries:
             text = entry.pattern.sub(entry.replace, text)
+        for rule in self._rules:
+            text = rule.correct_text(text)
         return text
 
     # -- words ----------------------------------------------------------------------------
     def correct_words(self, words: list[Word]) -> list[Word]:
+        out = self._correct_whole_words(words)
+        for rule in self._rules:
+            out = rule.correct_words(out)
+        return out
+
+    def _correct_whole_words(self, words: list[Word]) -> list[Word]:
         out: list[Word] = []
         i = 0
         while i < len(words):
@@ -131,13 +150,17 @@ class Vocabulary:
     def apply(self, transcript: Transcript) -> Transcript:
         if not self:
             return transcript
-        segments = [self.correct_segment(seg) for seg in transcript.segments]
+        corrected = (self.correct_segment(seg) for seg in transcript.segments)
+        kept = [seg for seg in corrected if seg.text]  # a rule may delete a segment's words
+        segments = [seg.model_copy(update={"id": i}) for i, seg in enumerate(kept)]
         return transcript.model_copy(update={"segments": segments, "text": join_text(segments)})
 
-    def correct_segment(self, segment: Segment) -> Segment:
+    def correct_segment(self, segment: S) -> S:
+        """``segment`` (a transcript's or a live ``final``'s) with its text and words corrected."""
         if not self:
             return segment
         words = self.correct_words(list(segment.words)) if segment.words else segment.words
+        words = words or None  # a rule may delete every word
         return segment.model_copy(update={"text": self.correct_text(segment.text), "words": words})
 
 
@@ -153,21 +176,48 @@ def parse_vocabulary(raw: str, *, param: str = "vocabulary") -> dict[str, str]:
 
 
 def validate_vocabulary(value: object, *, param: str = "vocabulary") -> dict[str, str]:
+    """``value`` as vocabulary entries; :class:`InvalidRequest` (``invalid_vocabulary``) when it
+    is not a mapping of strings, is too large, or holds a refused regular-expression rule."""
     if not isinstance(value, dict) or not all(
         isinstance(k, str) and isinstance(v, str) and k.strip() for k, v in value.items()
     ):
-        raise InvalidRequest(f"'{param}' must map non-empty strings to strings", param=param)
+        raise _invalid(f"'{param}' must map non-empty strings to strings", param)
     if len(value) > MAX_ENTRIES:
-        raise InvalidRequest(f"'{param}' has more than {MAX_ENTRIES} entries", param=param)
+        raise _invalid(f"'{param}' has more than {MAX_ENTRIES} entries", param)
+    rules = [k for k in value if k.startswith(PREFIX)]
+    if len(rules) > MAX_RULES:
+        raise _invalid(f"'{param}' has more than {MAX_RULES} regular-expression rules", param)
+    for key in rules:
+        try:
+            RegexRule.parse(key, value[key])
+        except InvalidRule as exc:
+            raise _invalid(f"'{param}' rule {key!r}: {exc}", param) from None
     return dict(value)
+
+
+def _invalid(message: str, param: str) -> InvalidRequest:
+    return InvalidRequest(message, param=param, code="invalid_vocabulary")
 
 
 def load_vocabulary(entries: Mapping[str, str], file: Path | None) -> Vocabulary:
     """The deployment's dictionary: ``STT_VOCABULARY_FILE`` (a JSON object), ``STT_VOCABULARY``."""
     merged: dict[str, str] = {}
+    validate_vocabulary(dict(entries), param="STT_VOCABULARY")
     if file is not None:
         merged.update(
             validate_vocabulary(json.loads(file.read_text("utf-8")), param="STT_VOCABULARY_FILE")
         )
     merged.update(entries)
     return Vocabulary(merged)
+
+
+def default_prompt(prompts: Mapping[str, str], language: str | None) -> str | None:
+    """``STT_DEFAULT_PROMPTS``' prompt for ``language`` (a code such as ``"ru"``), if any.
+
+    The prompt is the decoder-side half of the vocabulary: it biases the model toward the
+    spellings it shows, where the dictionary corrects what is still written. Callers use it
+    only when the request has no prompt of its own and its language is known before decoding.
+    """
+    if not language:
+        return None
+    return prompts.get(normalise_language(language) or language.lower())
