@@ -119,16 +119,14 @@ def run_job(base: str, clip: Path, text: str) -> dict[str, Any]:
             )
         reply.raise_for_status()
         job_id = reply.json()["id"]
-        while (job := client.get(f"/v1/audio/jobs/{job_id}").json())["status"] not in (
-            "succeeded",
-            "failed",
-            "dead",
-            "cancelled",
-        ):
-            time.sleep(0.5)
+        with client.stream("GET", f"/v1/audio/jobs/{job_id}/events") as events:  # until done
+            for line in events.iter_lines():
+                if line == "event: done":
+                    break
         wall = time.perf_counter() - started
-        if job["status"] != "succeeded":
-            raise SystemExit(f"job {job_id} {job['status']}: {job.get('error')}")
+        job = client.get(f"/v1/audio/jobs/{job_id}").json()
+        if job.get("status") != "succeeded":
+            raise SystemExit(f"job {job_id}: {job}")
         result = f"/v1/audio/jobs/{job_id}/result"
         verbose = client.get(result, params={"response_format": "verbose_json"}).json()
         srt = client.get(result, params={"response_format": "srt"}).text
