@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.services.transcription.frames import frame_power
 from schemas.transcript import Segment, Word
 
 FRAME_S = 0.02
 QUIET_WINDOW_S = 0.3
-ENERGY_BLOCK_FRAMES = 3000  # 60 s
 DEDUP_TOLERANCE_S = 0.4
 MAX_ALIGN_WORDS = 12
 FRAGMENT_SLACK_S = 0.1
@@ -58,16 +58,7 @@ def plan_chunks(
 
 
 def _smoothed_energy(samples: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Frame RMS, smoothed; computed a block at a time, so an hour of audio costs a few MB of
-    temporaries (a float64 copy of the whole recording and its square cost 1 GB)."""
-    frame = int(FRAME_S * sample_rate)
-    count = len(samples) // frame
-    rms = np.empty(count, dtype=np.float64)
-    for first in range(0, count, ENERGY_BLOCK_FRAMES):
-        last = min(count, first + ENERGY_BLOCK_FRAMES)
-        block = samples[first * frame : last * frame].reshape(last - first, frame)
-        power = np.einsum("ij,ij->i", block, block, dtype=np.float64) / frame
-        rms[first:last] = np.sqrt(power + 1e-12)
+    rms = np.sqrt(frame_power(samples, int(FRAME_S * sample_rate), sample_rate) + 1e-12)
     width = max(1, int(QUIET_WINDOW_S / FRAME_S))
     return np.convolve(rms, np.ones(width) / width, mode="same")
 

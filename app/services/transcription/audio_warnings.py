@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.services.transcription.frames import count_at_or_over, frame_power
 from providers.base import AudioInput
 from schemas.quality import AudioWarning
 
@@ -59,7 +60,7 @@ def audio_warnings(audio: AudioInput, thresholds: WarningThresholds) -> list[Aud
     usable = len(samples) // frame * frame
     if usable == 0:
         return warnings
-    power = np.square(samples[:usable], dtype=np.float64).reshape(-1, frame).mean(axis=1)
+    power = frame_power(samples, frame, audio.sample_rate)
     loud = _dbfs(power) >= thresholds.silence_dbfs
     active = power[loud] if loud.any() else power
     level = float(_dbfs(active.mean()))
@@ -71,7 +72,7 @@ def audio_warnings(audio: AudioInput, thresholds: WarningThresholds) -> list[Aud
                 f"{thresholds.min_rms_dbfs:.0f} dBFS: the recording is very quiet",
             )
         )
-    clipped = float(np.count_nonzero(np.abs(samples) >= CLIP_LEVEL)) / len(samples)
+    clipped = count_at_or_over(samples, CLIP_LEVEL) / len(samples)
     if clipped > thresholds.clipping_fraction:
         warnings.append(
             AudioWarning(
