@@ -49,6 +49,15 @@ def hook_settings(make_settings: SettingsFactory) -> Settings:
     )
 
 
+def wait_recorded(client: httpx.Client, job_id: str) -> None:
+    """Until the job shows its webhook as delivered (recorded after the receiver's 2xx)."""
+    wait_for(
+        lambda: client.get(f"/v1/audio/jobs/{job_id}").json()["webhook"]["status"] == "delivered",
+        10,
+        "the delivery to be recorded",
+    )
+
+
 def submit(client: httpx.Client, audio: Path, **fields: str) -> dict[str, Any]:
     with open(audio, "rb") as handle:
         reply = client.post(
@@ -77,13 +86,7 @@ def test_signed_event_with_transcript_reaches_the_receiver(
         )
         job = wait_job(client, created["id"])
         wait_for(lambda: len(receiver.delivered()) == 1, 20, "the webhook")
-        wait_for(
-            lambda: (
-                client.get(f"/v1/audio/jobs/{job['id']}").json()["webhook"]["status"] == "delivered"
-            ),
-            10,
-            "the delivery to be recorded",
-        )
+        wait_recorded(client, job["id"])
         seen = client.get(f"/v1/audio/jobs/{job['id']}").json()
     (got,) = receiver.received
     assert got.verified and got.answered == 200
@@ -113,13 +116,7 @@ def test_a_failing_receiver_gets_the_event_once_it_recovers(
     with running_server(hook_settings) as url, httpx.Client(base_url=url, timeout=30) as client:
         job = submit(client, write_wav(tmp_path / "a.wav"), callback_url=receiver.url)
         wait_for(lambda: len(receiver.delivered()) == 1, 20, "the webhook after two failures")
-        wait_for(
-            lambda: (
-                client.get(f"/v1/audio/jobs/{job['id']}").json()["webhook"]["status"] == "delivered"
-            ),
-            10,
-            "the delivery to be recorded",
-        )
+        wait_recorded(client, job["id"])
         webhook = client.get(f"/v1/audio/jobs/{job['id']}").json()["webhook"]
     assert [r.answered for r in receiver.received] == [500, 500, 200]
     assert len({r.event_id for r in receiver.received}) == 1  # one event, retried

@@ -25,13 +25,13 @@ from urllib.parse import urlsplit
 
 from loguru import logger
 
+from app.services.transcription.upload import DISK_CHECK_BYTES
 from schemas.errors import InvalidRequest, PayloadTooLarge, RetriableProviderError
 
 if TYPE_CHECKING:
     from app.core.config import Settings
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-DISK_CHECK_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
