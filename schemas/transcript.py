@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.quality import AudioWarning, QualityReport
+from schemas.quality import AudioWarning, Enhancement, QualityReport
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _SPACES = re.compile(r"\s+")
@@ -82,6 +82,7 @@ class TranscriptMetadata(BaseModel):
     # advisory reports of the transcription pipeline (STT_QUALITY_REPORT, STT_AUDIO_WARNINGS)
     quality: QualityReport | None = None
     warnings: list[AudioWarning] | None = None
+    enhancement: Enhancement | None = None  # STT_ENHANCE applied
 
 
 class Transcript(BaseModel):

@@ -258,6 +258,7 @@ class TranscriptionHandler(JobHandler):
         )
         first = parts[0].metadata
         languages = [p.language for p in parts]
+        enhanced = [p.metadata.enhancement for p in parts if p.metadata.enhancement is not None]
         return build_transcript(
             segments=segments,
             language=max(set(languages), key=languages.count),
@@ -270,6 +271,7 @@ class TranscriptionHandler(JobHandler):
                 task=first.task,
                 language_probability=first.language_probability,
                 chunks=len(parts),
+                enhancement=max(enhanced, key=lambda e: e.gain_db, default=None),
             ),
             tokens=sum(p.usage.tokens or 0 for p in parts) or None,
         )
