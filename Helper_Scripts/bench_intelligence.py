@@ -6,7 +6,8 @@ gateway does (16 kHz mono float32), transcribes it once with ``--model`` (defaul
 word per half second, instant; ``faster-whisper:tiny.en`` gives a real transcript and real
 confidences), then times each stage function alone, ``--repeat`` times, and prints the median
 and worst milliseconds: the audio warnings (``STT_AUDIO_WARNINGS``), the quality report
-(``STT_QUALITY_REPORT``) and, for comparison, the custom vocabulary with whole-word entries and
+(``STT_QUALITY_REPORT``), the enhancement stage (``STT_ENHANCE=on``: level, band-pass and
+gain over the whole clip) and, for comparison, the custom vocabulary with whole-word entries and
 regex rules.
 
     .venv/bin/python Helper_Scripts/bench_intelligence.py --model faster-whisper:tiny.en
@@ -29,6 +30,7 @@ from app.bootstrap import build_registry
 from app.core.config import load_settings
 from app.services.transcription.audio import decode_file
 from app.services.transcription.audio_warnings import WarningThresholds, audio_warnings
+from app.services.transcription.enhance import EnhanceMode, EnhanceSettings, enhance
 from app.services.transcription.quality import QualityThresholds, quality_report
 from app.services.vocabulary import Vocabulary
 from schemas.options import TranscriptionOptions
@@ -87,6 +89,9 @@ def main() -> None:
     stages = {
         "audio warnings": lambda: audio_warnings(audio, WarningThresholds()),
         "quality report": lambda: quality_report(transcript, transcribe_s, QualityThresholds()),
+        "enhancement (band-pass + gain)": lambda: enhance(
+            audio, EnhanceSettings(mode=EnhanceMode.ON)
+        ),
         "vocabulary (2 words + 2 regex)": lambda: vocabulary.apply(transcript),
     }
     print(
