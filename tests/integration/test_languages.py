@@ -44,7 +44,7 @@ VOCABULARY = {
 #: ru 0.71-0.79 (three runs): every temperature step fails Whisper's thresholds on espeak's
 #: Russian, so the text is sampled at temperature 1.0 and varies; bound 0.93 (13 of 14 words),
 #: under the 1.0 of an empty, English or transliterated transcript;
-#: fa 0.88 (22 of 25 words, deterministic; 0.96 without the rule below): bound 1.05, under
+#: fa 0.88 (22 of 25 words, deterministic; 0.96 without the vocabulary rule): bound 1.05, under
 #: the 1.3-1.75 of the repetition loops ("با با با ...") base falls into on other sentences.
 CASES = {
     "de": ((0, 1, 3), 0.30),
