@@ -175,7 +175,7 @@ def build_pipeline(
             if settings.audio_warnings
             else None
         ),
-        enhancement=enhance_settings(settings) if settings.enhance != "off" else None,
+        enhancement=enhance_settings(settings),
     )
 
 

@@ -82,3 +82,4 @@ class TranscriptionOptions(BaseModel):
     # post-processing by the gateway after the provider (app.services.transcription.pipeline)
     diarization: DiarizationOptions | None = None  # None: no diarization
     vocabulary: dict[str, str] | None = None  # post-correction: heard -> written
+    enhance: bool | None = None  # the enhancement stage; None: as STT_ENHANCE says

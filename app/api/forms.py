@@ -67,6 +67,8 @@ class TranscriptionForm(BaseModel):
     max_speakers: int | None = Field(None, ge=1, le=MAX_SPEAKERS)
     vocabulary: str | None = Field(None, max_length=100_000)
     fallback_models: tuple[str, ...] = Field((), max_length=8)
+    # gateway extension: the enhancement stage (Docs/Transcript_Intelligence.md#enhancement)
+    enhance: bool | None = None
 
     @field_validator("chunking_strategy")
     @classmethod
@@ -169,6 +171,10 @@ def build_options(form: TranscriptionForm, task: Task, settings: Settings) -> Tr
                 param="language",
                 code="unsupported_language",
             )
+    if form.enhance and form.stream:  # deltas are decoded from the audio as uploaded
+        raise CapabilityNotSupported(
+            "enhance=true cannot be combined with stream=true", param="enhance"
+        )
     vad = form.vad_filter if form.vad_filter is not None else form.chunking_strategy is not None
     vocabulary = parse_vocabulary(form.vocabulary) if form.vocabulary else None
     return TranscriptionOptions(
@@ -188,6 +194,7 @@ def build_options(form: TranscriptionForm, task: Task, settings: Settings) -> Tr
         chunk_length=form.chunk_length,
         diarization=diarization_options(form, settings),
         vocabulary=vocabulary,
+        enhance=form.enhance,
     )
 
 

@@ -83,3 +83,14 @@ def test_each_chunk_of_a_quiet_job_is_enhanced(
         assert metadata["chunks"] >= 2
         assert 20 < metadata["enhancement"]["gain_db"] <= 40
         assert metadata["enhancement"]["level_dbfs"] < -40
+        # the request's enhance=false wins over STT_ENHANCE=auto; other options, not a duplicate
+        with open(audio, "rb") as handle:
+            reply = client.post(
+                "/v1/audio/jobs",
+                files={"file": ("long.wav", handle)},
+                data={"model": "mock", "chunk_seconds": "10", "enhance": "false"},
+            )
+        plain = wait_job(client, reply.json()["id"])
+        assert plain["status"] == "succeeded" and plain["media_id"] != job["media_id"]
+        media = client.get(f"/v1/media/{plain['media_id']}").json()
+        assert media["analysis_details"]["metadata"].get("enhancement") is None

@@ -1,8 +1,11 @@
-"""The enhancement stage (STT_ENHANCE): the FFmpeg filter chain on decoded samples, the level it
-reaches, when ``auto`` applies it, and what the pipeline reports."""
+"""The enhancement stage (STT_ENHANCE and the ``enhance`` form field): the FFmpeg filter chain
+on decoded samples, the level it reaches, when ``auto`` applies it, what the pipeline reports."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import httpx
 import numpy as np
 import pytest
 
@@ -24,6 +27,8 @@ from providers.mock import MockProvider
 from providers.registry import ProviderRegistry
 from schemas.options import TranscriptionOptions
 from tests.conftest import SettingsFactory
+from tests.support.audio import speech
+from tests.support.server import running_server
 
 RATE = 16_000
 
@@ -126,13 +131,53 @@ def test_the_pipeline_transcribes_the_enhanced_copy_and_warns_about_the_original
 
 
 def test_settings_choose_the_stage(make_settings: SettingsFactory) -> None:
-    assert build_pipeline(make_settings(enhance="off")).enhancement is None
+    assert build_pipeline(make_settings()).enhancement.mode is EnhanceMode.AUTO
+    assert build_pipeline(make_settings(enhance="off")).enhancement.mode is EnhanceMode.OFF
     stage = build_pipeline(
         make_settings(enhance="on", enhance_target_dbfs=-23, enhance_lowpass_hz=0)
     ).enhancement
-    assert stage is not None and stage.mode is EnhanceMode.ON and stage.band() == ["highpass=f=80"]
+    assert stage.mode is EnhanceMode.ON and stage.band() == ["highpass=f=80"]
     assert stage.target_dbfs == -23
     with pytest.raises(ConfigError, match="STT_ENHANCE_LOWPASS_HZ"):
         make_settings(enhance_highpass_hz=3000, enhance_lowpass_hz=300)
     with pytest.raises(ConfigError):
         make_settings(enhance="loud")
+
+
+def test_a_request_turns_the_stage_on_or_off_over_the_setting() -> None:
+    provider = Heard()
+    registry = ProviderRegistry(
+        {"mock": provider}, default_provider="mock", default_model="mock", translation_model="mock"
+    )
+    pipeline = TranscriptionPipeline(registry, Vocabulary())  # STT_ENHANCE=off
+    chain = registry.chain("mock")
+    loud = AudioInput(_tone(440, -30))
+    assert pipeline.run(loud, chain, TranscriptionOptions()).metadata.enhancement is None
+    forced = pipeline.run(loud, chain, TranscriptionOptions(enhance=True)).metadata.enhancement
+    assert forced is not None and forced.gain_db == pytest.approx(10, abs=0.2)
+    assert provider.levels == pytest.approx([-30, -20], abs=0.5)
+    auto = replace(pipeline, enhancement=EnhanceSettings(mode=EnhanceMode.AUTO))
+    quiet = AudioInput(_tone(440, -50))
+    assert auto.run(quiet, chain, TranscriptionOptions(enhance=False)).metadata.enhancement is None
+    assert provider.levels[-1] == pytest.approx(-50, abs=0.5)
+
+
+def test_the_enhance_form_field(make_settings: SettingsFactory) -> None:
+    recording = speech("Please call me back about the invoice tomorrow morning.")
+    settings = make_settings(default_provider="mock", default_model="mock", enhance="off")
+
+    def post(client: httpx.Client, **data: str) -> httpx.Response:
+        with open(recording, "rb") as handle:
+            form = {"model": "mock", "response_format": "verbose_json", **data}
+            return client.post("/v1/audio/transcriptions", files={"file": handle}, data=form)
+
+    with running_server(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
+        assert post(client).json()["metadata"].get("enhancement") is None
+        enhancement = post(client, enhance="true").json()["metadata"]["enhancement"]
+        assert enhancement["filters"].startswith("highpass=f=80,lowpass=f=7600,volume=")
+        refused = post(client, enhance="true", stream="true")
+        assert refused.status_code == 400
+        assert refused.json()["error"]["code"] == "capability_not_supported"
+        assert refused.json()["error"]["param"] == "enhance"
+        invalid = post(client, enhance="loud")
+        assert invalid.status_code == 400 and invalid.json()["error"]["param"] == "enhance"

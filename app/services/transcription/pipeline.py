@@ -1,7 +1,8 @@
 """One transcription, synchronously, in a worker thread: the steps around the provider call.
 
-1. the enhancement stage (``STT_ENHANCE``, :mod:`~app.services.transcription.enhance`): the
-   steps below hear a band-passed copy at the target level;
+1. the enhancement stage (``STT_ENHANCE``, or the request's ``enhance``;
+   :mod:`~app.services.transcription.enhance`): the steps below hear a band-passed copy at the
+   target level;
 2. language: when the request gives none and the first provider cannot find it while
    transcribing (``Capabilities.auto_language`` false, e.g. NeMo), detect it first with the
    multilingual detection model (``STT_LANGUAGE_DETECTION_MODEL``);
@@ -23,12 +24,12 @@ REST requests run :meth:`TranscriptionPipeline.run` in the inference pool; job w
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from loguru import logger
 
 from app.services.transcription.audio_warnings import WarningThresholds, audio_warnings
-from app.services.transcription.enhance import EnhanceSettings, enhance
+from app.services.transcription.enhance import EnhanceMode, EnhanceSettings, enhance
 from app.services.transcription.quality import QualityThresholds, quality_report
 from app.services.vocabulary import Vocabulary, default_prompt
 from providers.base import AudioInput
@@ -73,7 +74,7 @@ class TranscriptionPipeline:
     default_prompts: Mapping[str, str] = field(default_factory=dict)
     quality: QualityThresholds | None = None  # None: no quality report
     warnings: WarningThresholds | None = None  # None: no audio warnings
-    enhancement: EnhanceSettings | None = None  # None: no enhancement stage
+    enhancement: EnhanceSettings = field(default_factory=EnhanceSettings)  # default: off
 
     def run(
         self, audio: AudioInput, chain: Sequence[Resolved], options: TranscriptionOptions
@@ -92,9 +93,10 @@ class TranscriptionPipeline:
     ) -> Transcript:
         """Enhancement, language pre-detection and the fallback chain, without finalizing (job
         chunks are finalized once, after they are merged)."""
-        applied = None
-        if self.enhancement is not None:
-            audio, applied = enhance(audio, self.enhancement)
+        stage = self.enhancement
+        if options.enhance is not None:  # the request's enhance=true|false over STT_ENHANCE
+            stage = replace(stage, mode=EnhanceMode.ON if options.enhance else EnhanceMode.OFF)
+        audio, applied = enhance(audio, stage)
         options = self.with_default_prompt(self.with_language(audio, chain[0], options))
         if options.diarization is not None and not options.word_timestamps:
             # speakers are put on words, so a turn change inside a segment splits it there
