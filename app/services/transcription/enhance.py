@@ -26,11 +26,11 @@ import av
 import numpy as np
 from av.filter import Graph
 
+from app.services.transcription.audio_warnings import FRAME_S
 from app.services.transcription.frames import frame_power, speech_level_dbfs
 from providers.base import AudioInput
 from schemas.quality import Enhancement
 
-FRAME_S = 0.02
 BLOCK_S = 10.0  # samples pushed through the graph per frame
 
 
