@@ -4,6 +4,7 @@ channel, talking over each other) through the REST endpoint and as a chunked job
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,7 @@ def test_chunked_multichannel_job_with_roles(
     turns = [
         (1, 0.0, "Hello, I would like to ask about my electricity bill."),
         (0, 2.5, "Good afternoon, you are speaking with the billing office."),
+        (1, 4.5, "Okay."),  # said over the agent, ending before the agent's segment does
         (1, 8.5, "The amount this month is twice as high as usual."),
         (0, 13.0, "Let me check the meter readings for your address."),
     ]
@@ -137,6 +139,7 @@ def test_chunked_multichannel_job_with_roles(
         assert job["status"] == "succeeded", job
         srt = client.get(f"/v1/media/{job['media_id']}/transcript", params={"format": "srt"})
         text = client.get(f"/v1/media/{job['media_id']}/transcript", params={"format": "text"})
+        events = client.get(f"/v1/audio/jobs/{job['id']}/events").text
     assert job["progress"]["chunks_total"] >= 2
     segments = job["result"]["segments"]
     for channel, role in ((0, "agent"), (1, "customer")):
@@ -151,3 +154,15 @@ def test_chunked_multichannel_job_with_roles(
     lines = text.text.splitlines()
     assert lines[0].startswith("customer: ") and any(x.startswith("agent: ") for x in lines)
     assert np.isclose(job["result"]["duration"], 17.0, atol=3.0)
+    # the event stream merges each chunk's channels as the job's merge does
+    chunks = [
+        json.loads(line.removeprefix("data: "))
+        for line in events.splitlines()
+        if line.startswith('data: {"chunk"')
+    ]
+    assert len(chunks) == job["progress"]["chunks_total"]
+    assert " ".join(c["text"] for c in chunks if c["text"]) == job["result"]["text"]
+    streamed = [s for c in chunks for s in c["segments"]]
+    assert [
+        (s["id"], s["channel"], round(s["start"], 3), round(s["end"], 3)) for s in streamed
+    ] == [(i, s["channel"], s["start"], s["end"]) for i, s in enumerate(segments)]

@@ -89,10 +89,7 @@ def channels_transcript(
 ) -> Transcript:
     """The transcript of each channel's normalised, labelled segments: ordered by start time
     (ties in channel order), ids renumbered, one speaker per channel that said anything."""
-    ordered = sorted(
-        (s for segments in channels for s in segments), key=lambda s: (s.start, s.channel or 0)
-    )
-    segments = [s.model_copy(update={"id": i}) for i, s in enumerate(ordered)]
+    segments = interleave(channels)
     return Transcript(
         text=join_text(segments),
         language=language,
@@ -102,6 +99,15 @@ def channels_transcript(
         usage=Usage(duration_ms=round(duration * 1000), tokens=tokens),
         metadata=metadata,
     )
+
+
+def interleave(channels: Sequence[Sequence[Segment]], first_id: int = 0) -> list[Segment]:
+    """The channels' segments ordered by start time (ties in channel order), numbered from
+    ``first_id``."""
+    ordered = sorted(
+        (s for segments in channels for s in segments), key=lambda s: (s.start, s.channel or 0)
+    )
+    return [s.model_copy(update={"id": first_id + i}) for i, s in enumerate(ordered)]
 
 
 def transcribe_channels(
