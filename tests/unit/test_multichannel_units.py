@@ -3,6 +3,8 @@ the role rule, the form's refusals and the role-labelled renderings."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import wave
 from pathlib import Path
 
@@ -11,12 +13,14 @@ import pytest
 
 from app.api.forms import build_options, parse_form
 from app.core.config import Settings, load_settings
+from app.services.jobs.media import options_hash
 from app.services.transcription.audio import check_channels, decode_file, decode_span
 from app.services.transcription.formats import render
 from app.services.transcription.multichannel import merge_channels, on_channel
 from app.services.transcription.roles import apply_roles, parse_roles
 from schemas.errors import GatewayError, InvalidRequest
-from schemas.options import ResponseFormat, Task
+from schemas.jobs import AudioSource, TranscriptionPayload
+from schemas.options import ResponseFormat, Task, TranscriptionOptions
 from schemas.transcript import (
     Diarization,
     Segment,
@@ -222,3 +226,30 @@ def test_form_fields_and_their_refusals(settings: Settings) -> None:
         with pytest.raises(GatewayError) as refused:
             _options(settings, **fields)
         assert refused.value.status_code == 400 and refused.value.param == param, fields
+
+
+def test_multichannel_and_roles_are_part_of_the_dedup_hash() -> None:
+    """A mono transcript of the same audio is never reused for a multichannel request (nor one
+    with other roles); without the new options the hash is what it was before them."""
+    payload = TranscriptionPayload(
+        source=AudioSource(kind="upload"), model="tiny.en", options=TranscriptionOptions()
+    )
+
+    def with_options(**changes: object) -> TranscriptionPayload:
+        return payload.model_copy(update={"options": payload.options.model_copy(update=changes)})
+
+    hashes = {
+        options_hash(p, "faster-whisper:tiny.en")
+        for p in (
+            payload,
+            with_options(multichannel=True),
+            with_options(multichannel=True, speaker_roles=("agent", "customer")),
+            with_options(multichannel=True, speaker_roles=("customer", "agent")),
+        )
+    }
+    assert len(hashes) == 4
+    before = {"model": "m", "options": payload.options.model_dump(mode="json")}
+    for name in ("multichannel", "speaker_roles"):
+        del before["options"][name]
+    digest = hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()
+    assert options_hash(payload, "m") == digest
