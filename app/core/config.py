@@ -27,6 +27,8 @@ from schemas.languages import normalise_language
 CONFIG_SECTION = "STT-Settings"
 DEFAULT_CONFIG_FILE = Path("Config_Files/config.txt")
 _SECRET_MARKERS = ("KEY", "SECRET", "PASSWORD", "TOKEN")
+#: a bound on the summary prompts' own tokens (app.services.summaries.prompts, about 200)
+SUMMARY_PROMPT_TOKENS = 256
 
 
 class ConfigError(ValueError):
@@ -292,10 +294,11 @@ class Settings(BaseSettings):
             raise ValueError("STT_SUMMARY_API_BASE must be an http(s) URL")
         if not self.summary_model:
             raise ValueError("STT_SUMMARY_API_BASE needs STT_SUMMARY_MODEL (the chat model)")
-        if self.summary_context_tokens < 4 * self.summary_answer_tokens:
+        if self.summary_context_tokens < 3 * self.summary_answer_tokens + SUMMARY_PROMPT_TOKENS:
             raise ValueError(
-                "STT_SUMMARY_CONTEXT_TOKENS must be at least 4 x STT_SUMMARY_ANSWER_TOKENS "
-                "(room for the prompt, a transcript part and the answer)"
+                f"STT_SUMMARY_CONTEXT_TOKENS must be at least 3 x STT_SUMMARY_ANSWER_TOKENS + "
+                f"{SUMMARY_PROMPT_TOKENS}: room for the instructions, the answer and two partial "
+                "notes to merge"
             )
         return self
 

@@ -26,7 +26,7 @@ MAP = (
     "speaker only when known).\n\n{text}"
 )
 REDUCE = (
-    "Notes on {count} consecutive parts of one meeting, in order, one JSON object a part. "
+    "Notes on consecutive parts of one meeting, in order, one JSON object a part. "
     "Merge them into the notes of the whole meeting: say each thing once, keep every decision "
     "and action item.\n\n{text}"
 )
