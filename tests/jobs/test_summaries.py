@@ -21,7 +21,7 @@ from app.core.config import Settings
 from app.core.log_context import REDACTED
 from app.services.summaries.parts import estimate_tokens
 from app.services.summaries.summarizer import PROMPT_MARGIN
-from tests.jobs.support import write_wav
+from tests.jobs.support import post_upload, write_wav
 from tests.support.chat import ChatServer, chat_server
 from tests.support.jobs import wait_job
 from tests.support.server import running_server
@@ -62,14 +62,7 @@ def with_summaries(settings: Settings, base_url: str, **changes: Any) -> Setting
 
 
 def run_job(client: httpx.Client, audio: Path, **fields: str) -> dict[str, Any]:
-    with open(audio, "rb") as handle:
-        reply = client.post(
-            "/v1/audio/jobs",
-            files={"file": (audio.name, handle, "audio/wav")},
-            data={"model": "mock", **fields},
-        )
-    assert reply.status_code == 202, reply.text
-    return wait_job(client, reply.json()["id"])
+    return wait_job(client, post_upload(client, audio, **fields)["id"])
 
 
 def stages(client: httpx.Client, job_id: str) -> list[str]:
