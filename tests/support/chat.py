@@ -2,8 +2,9 @@
 
 It runs under uvicorn on loopback (:func:`tests.support.server.serving`), so the gateway's real
 HTTP client, timeouts and retries are exercised. It records every request it receives, can be
-told to fail the next ``fail_next`` requests (``fail_status``) and recover, or to stay ``down``,
-and answers like a model that follows the gateway's prompts:
+told to fail the next ``fail_next`` requests (``fail_status``) and recover, to stay ``down``, or
+to answer the next ``slow_next`` requests only after ``slow_s`` seconds (past a client's
+timeout), and answers like a model that follows the gateway's prompts:
 
 * a map request ("Part i of n ...") gets notes naming its part: key point ``covered parts i-i``
   and one decision and action item (owner ``Alice``);
@@ -19,6 +20,7 @@ instructions).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import threading
@@ -45,6 +47,8 @@ class ChatServer:
     fail_status: int = 503
     down: bool = False
     plain_text: bool = False
+    slow_next: int = 0
+    slow_s: float = 1.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- what it received -------------------------------------------------------------------
@@ -124,7 +128,13 @@ class ChatServer:
         @app.post("/v1/chat/completions")
         async def completions(request: Request) -> JSONResponse:
             self.headers.append(dict(request.headers))
-            return self.answer(await request.json())
+            body = await request.json()
+            if self.slow_next > 0:
+                self.slow_next -= 1
+                self.requests.append(body)  # received, then answered too late
+                await asyncio.sleep(self.slow_s)
+                return JSONResponse({"error": {"message": "too late"}}, status_code=504)
+            return self.answer(body)
 
         return app
 

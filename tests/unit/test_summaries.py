@@ -3,6 +3,8 @@ the recursive reduce and the plain-text fallback (against the local chat server)
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from app.bootstrap import build_summarizer
@@ -52,14 +54,16 @@ def transcript(segments: int, language: str = "en") -> Transcript:
     )
 
 
-def summarizer(make_settings: SettingsFactory, base_url: str) -> Summarizer:
+def summarizer(make_settings: SettingsFactory, base_url: str, **overrides: object) -> Summarizer:
     built = build_summarizer(
         make_settings(
             summary_api_base=base_url,
             summary_model="meeting-llm",
             summary_context_tokens=512,
             summary_answer_tokens=64,
+            summary_backoff_s=0.01,
             url_allowlist="127.0.0.1",
+            **overrides,
         )
     )
     assert built is not None
@@ -87,6 +91,16 @@ def test_a_model_that_ignores_the_json_instructions(make_settings: SettingsFacto
     assert len(server.requests) == 1  # it fits one call: no reduce
     assert not summary.structured and summary.summary == "The team met and talked."
     assert summary.text == summary.summary and summary.key_points == []
+
+
+def test_a_call_past_the_timeout_is_retried(make_settings: SettingsFactory) -> None:
+    with chat_server() as (server, url):
+        server.slow_next, server.slow_s = 1, 1.0
+        started = time.monotonic()
+        summary = summarizer(make_settings, url, summary_timeout_s=0.3).summarize(transcript(5))
+        elapsed = time.monotonic() - started
+    assert len(server.requests) == 2 and len(server.answered()) == 1  # timed out, then retried
+    assert summary.structured and elapsed < 1.0  # it did not wait for the slow answer
 
 
 @pytest.mark.parametrize(
