@@ -11,9 +11,10 @@ from app.bootstrap import build_summarizer
 from app.core.config import SUMMARY_PROMPT_TOKENS, ConfigError
 from app.services.summaries.parts import estimate_tokens, pack, truncate
 from app.services.summaries.prompts import MAP, PART_SEPARATOR, REDUCE, parse_answer, system_prompt
-from app.services.summaries.summarizer import PROMPT_MARGIN, Summarizer
+from app.services.summaries.summarizer import PROMPT_MARGIN, Summarizer, mark_failure
 from schemas.errors import FatalProviderError
 from schemas.languages import LANGUAGE_NAMES
+from schemas.quality import AudioWarning
 from schemas.summary import ActionItem
 from schemas.transcript import Segment, Transcript, TranscriptMetadata, build_transcript
 from tests.conftest import SettingsFactory
@@ -132,3 +133,17 @@ def test_the_prompts_fit_the_room_the_settings_keep_for_them() -> None:
     frame = max(estimate_tokens(t.format(index=999, count=999, text="")) for t in (MAP, REDUCE))
     used = estimate_tokens(system_prompt(longest)) + frame + PROMPT_MARGIN
     assert used + estimate_tokens(PART_SEPARATOR) <= SUMMARY_PROMPT_TOKENS
+
+
+def test_a_summary_failure_is_one_warning_that_a_later_summary_removes() -> None:
+    low = AudioWarning(code="low_level", message="quiet")
+    checked = transcript(2).with_metadata(warnings=[low])
+    failed = mark_failure(mark_failure(checked, "down"), "still down")
+    assert [(w.code, w.message) for w in failed.metadata.warnings or ()] == [
+        ("low_level", "quiet"),
+        ("summary_failed", "still down"),
+    ]
+    assert mark_failure(failed, None).metadata.warnings == [low]
+    clean = transcript(2).with_metadata(warnings=[])
+    assert mark_failure(clean, None).metadata.warnings == []  # checks ran, found nothing
+    assert mark_failure(transcript(2), None).metadata.warnings is None  # no checks ran

@@ -130,7 +130,12 @@ def require(summarizer: Summarizer | None, param: str | None = None) -> Summariz
 
 def mark_failure(transcript: Transcript, message: str | None) -> Transcript:
     """``transcript`` with a ``summary_failed`` warning saying ``message`` in place of any
-    earlier one; with ``None`` (a summary was made), without one."""
-    kept = [w for w in transcript.metadata.warnings or () if w.code != FAILED]
-    added = [AudioWarning(code=FAILED, message=message)] if message else []
-    return transcript.with_metadata(warnings=[*kept, *added] or None)
+    earlier one; with ``None`` (a summary was made), without one. Other warnings are kept, and
+    ``warnings: null`` (no checks ran) stays null unless a failure is added."""
+    warnings = transcript.metadata.warnings
+    kept = [w for w in warnings or () if w.code != FAILED]
+    if message:
+        kept.append(AudioWarning(code=FAILED, message=message))
+    elif warnings is None:
+        return transcript
+    return transcript.with_metadata(warnings=kept)
