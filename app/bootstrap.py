@@ -34,6 +34,8 @@ from app.services.jobs.url_ingest import UrlPolicy
 from app.services.jobs.webhook_delivery import DeliveryConfig, WebhookDispatcher
 from app.services.jobs.webhooks import WebhookOutbox
 from app.services.streaming.manager import StreamingManager
+from app.services.summaries.chat import ChatClient, ChatConfig
+from app.services.summaries.summarizer import Summarizer
 from app.services.transcription.audio_warnings import WarningThresholds
 from app.services.transcription.inference import InferencePool
 from app.services.transcription.pipeline import TranscriptionPipeline
@@ -47,6 +49,7 @@ from providers.external import ExternalConfig, ExternalProvider
 from providers.faster_whisper import FasterWhisperProvider
 from providers.faster_whisper.provider import FasterWhisperConfig
 from providers.hf_transformers import TransformersConfig, TransformersProvider
+from providers.http_retry import RetryPolicy
 from providers.mock import MockProvider
 from providers.nemo_asr import NemoConfig, NemoProvider
 from providers.registry import ProviderRegistry, Resolved
@@ -210,6 +213,29 @@ def build_registry(settings: Settings) -> ProviderRegistry:
     )
 
 
+def build_summarizer(settings: Settings) -> Summarizer | None:
+    """Meeting summaries by ``STT_SUMMARY_API_BASE`` (None when it is not set); the endpoint
+    passes the URL ingestion guard (``STT_URL_ALLOWLIST``) before each summary."""
+    if not settings.summary_api_base or not settings.summary_model:
+        return None
+    key = settings.summary_api_key.get_secret_value() if settings.summary_api_key else None
+    chat = ChatClient(
+        ChatConfig(
+            base_url=settings.summary_api_base,
+            model=settings.summary_model,
+            api_key=key,
+            timeout_s=settings.summary_timeout_s,
+            answer_tokens=settings.summary_answer_tokens,
+            json_mode=settings.summary_json_mode,
+            retry=RetryPolicy(
+                max_retries=settings.summary_max_retries, backoff_s=settings.summary_backoff_s
+            ),
+        ),
+        UrlPolicy.from_settings(settings).check,
+    )
+    return Summarizer(chat, context_tokens=settings.summary_context_tokens)
+
+
 # -- jobs ----------------------------------------------------------------------------------
 T = TypeVar("T")
 CAPACITY_RETRY_S = 0.5
@@ -299,6 +325,7 @@ def build_worker(
         pipeline=pipeline,
         store=AudioStore.from_settings(settings),
         infer=infer,
+        summarizer=build_summarizer(settings),
     )
     return WorkerRunner(
         queue,
@@ -348,6 +375,7 @@ class Gateway:
     pipeline: TranscriptionPipeline
     streaming: StreamingManager
     jobs: JobsRuntime
+    summarizer: Summarizer | None = None  # STT_SUMMARY_API_BASE: POST /v1/media/{id}/summary
 
     @property
     def registry(self) -> ProviderRegistry:
@@ -369,6 +397,8 @@ class Gateway:
         self.jobs.close()
         self.pool.shutdown()
         self.streaming.close()
+        if self.summarizer is not None:
+            self.summarizer.close()
 
 
 def build_gateway(settings: Settings) -> Gateway:
@@ -382,4 +412,5 @@ def build_gateway(settings: Settings) -> Gateway:
         pipeline=pipeline,
         streaming=StreamingManager(settings, pipeline.vocabulary),
         jobs=open_jobs_runtime(settings),
+        summarizer=build_summarizer(settings),
     )

@@ -27,6 +27,8 @@ from schemas.languages import normalise_language
 CONFIG_SECTION = "STT-Settings"
 DEFAULT_CONFIG_FILE = Path("Config_Files/config.txt")
 _SECRET_MARKERS = ("KEY", "SECRET", "PASSWORD", "TOKEN")
+#: a bound on the summary prompts' own tokens (app.services.summaries.prompts, about 200)
+SUMMARY_PROMPT_TOKENS = 256
 
 
 class ConfigError(ValueError):
@@ -233,6 +235,16 @@ class Settings(BaseSettings):
     warn_silence_fraction: float = _env("STT_WARN_SILENCE_FRACTION", 0.9, gt=0, le=1)
     warn_clipping_fraction: float = _env("STT_WARN_CLIPPING_FRACTION", 0.001, gt=0, le=1)
     warn_min_speech_s: float = _env("STT_WARN_MIN_SPEECH_S", 1.0, ge=0, le=3600)
+    # meeting summaries by an OpenAI-compatible chat endpoint (off unless a base URL is set)
+    summary_api_base: str | None = _env("STT_SUMMARY_API_BASE", None, max_length=2048)
+    summary_api_key: SecretStr | None = _env("STT_SUMMARY_API_KEY", None)
+    summary_model: str | None = _env("STT_SUMMARY_MODEL", None, max_length=200)
+    summary_context_tokens: int = _env("STT_SUMMARY_CONTEXT_TOKENS", 8192, ge=512, le=2_000_000)
+    summary_answer_tokens: int = _env("STT_SUMMARY_ANSWER_TOKENS", 1024, ge=64, le=32_768)
+    summary_timeout_s: float = _env("STT_SUMMARY_TIMEOUT_S", 120.0, gt=0, le=3600)
+    summary_max_retries: int = _env("STT_SUMMARY_MAX_RETRIES", 2, ge=0, le=10)
+    summary_backoff_s: float = _env("STT_SUMMARY_BACKOFF_S", 1.0, ge=0, le=60)
+    summary_json_mode: bool = _env("STT_SUMMARY_JSON_MODE", True)
 
     @field_validator(
         "transformers_models",
@@ -274,6 +286,22 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"STT_DEFAULT_PROMPTS['{language}'] is longer than STT_MAX_PROMPT_CHARS"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _summaries_coherent(self) -> Settings:
+        if not self.summary_api_base:
+            return self
+        if urlsplit(self.summary_api_base).scheme not in ("http", "https"):
+            raise ValueError("STT_SUMMARY_API_BASE must be an http(s) URL")
+        if not self.summary_model:
+            raise ValueError("STT_SUMMARY_API_BASE needs STT_SUMMARY_MODEL (the chat model)")
+        if self.summary_context_tokens < 3 * self.summary_answer_tokens + SUMMARY_PROMPT_TOKENS:
+            raise ValueError(
+                f"STT_SUMMARY_CONTEXT_TOKENS must be at least 3 x STT_SUMMARY_ANSWER_TOKENS + "
+                f"{SUMMARY_PROMPT_TOKENS}: room for the instructions, the answer and two partial "
+                "notes to merge"
+            )
         return self
 
     @model_validator(mode="after")

@@ -10,8 +10,8 @@ job is planned; 1 for a job transcribed whole, which has no chunk events)::
 
     1                stage transcribing
     2 + k            chunk k's text (k = 0 .. N-1, sent in audio order once chunks 0..k are done)
-    2 + N + j        stage merging (j=0), diarization (1), vocabulary (2), saving (3)
-    6 + N            done (the job reached succeeded, failed, cancelled or dead)
+    2 + N + j        stage merging (j=0), diarization (1), vocabulary (2), summary (3), saving (4)
+    7 + N            done (the job reached succeeded, failed, cancelled or dead)
 
 Stages a job skips leave gaps. ``job`` events (status and progress snapshots) are not part of the
 sequence: they carry the id of the last sequence event before them, are coalesced while nothing
@@ -47,7 +47,13 @@ from workers.sdk import JobQueue
 POLL_S = 0.5
 KEEPALIVE_S = 15.0
 RETRY_MS = 2000
-LATER_STAGES = (JobStage.MERGING, JobStage.DIARIZATION, JobStage.VOCABULARY, JobStage.SAVING)
+LATER_STAGES = (
+    JobStage.MERGING,
+    JobStage.DIARIZATION,
+    JobStage.VOCABULARY,
+    JobStage.SUMMARY,
+    JobStage.SAVING,
+)
 
 
 @dataclass(frozen=True)

@@ -3,17 +3,17 @@ and save the transcript to the Media DB in the job's completion transaction.
 
 Long recordings are planned into chunks (``job_chunks``) that any idle worker may lease (see
 :meth:`TranscriptionHandler.assist`); finished chunks are saved as they complete, so a job whose
-worker dies resumes with the chunks that were done.
+worker dies resumes with the chunks that were done. Provider calls go through ``infer`` (the
+gateway's bounded inference pool when the worker runs inside ``serve``), measured by
+:class:`WorkerTranscription` (its wait for a turn becomes ``metadata.queue_latency_ms``).
+A job with ``summarize`` gets a meeting summary (the ``summary`` stage) before it is saved; a
+summary that cannot be made is a ``summary_failed`` warning in the transcript, never a failure.
 
 ``multichannel=true``: chunks are planned on the downmix as for any job (a cut falls where all
 channels are quiet); a chunk's worker decodes that span of each channel from the stored file in
 turn, transcribes it, and saves the chunk's channels together (segments carry ``channel``). The
 merge joins each channel's chunks on their own, then interleaves the channels by time. So a
 worker holds the downmix (its own job) plus one channel's chunk, never all channels at once.
-
-Provider calls go through ``infer`` (the gateway's bounded inference pool when the worker runs
-inside ``serve``), measured by :class:`WorkerTranscription` (its wait for a turn becomes
-``metadata.queue_latency_ms``).
 """
 
 from __future__ import annotations
@@ -31,9 +31,10 @@ from app.db.ids import utcnow
 from app.db.media_repo import MediaRepository
 from app.services.jobs.audio_store import AudioStore
 from app.services.jobs.chunking import ChunkTranscript, merge_chunks, plan_chunks, shift_segments
-from app.services.jobs.media import MediaWriter, options_hash
+from app.services.jobs.media import MediaWriter, options_hash, transcript_of
 from app.services.jobs.retention import AudioJanitor
 from app.services.jobs.url_ingest import UrlPolicy, download
+from app.services.summaries.summarizer import Summarizer, mark_failure, require
 from app.services.transcription.audio import check_channels, decode_file, decode_span
 from app.services.transcription.multichannel import (
     ChannelReader,
@@ -43,7 +44,10 @@ from app.services.transcription.multichannel import (
 from app.services.transcription.pipeline import TranscriptionPipeline
 from app.services.transcription.service import Infer, WorkerTranscription, call_directly
 from providers.base import AudioInput
+from schemas.errors import InvalidRequest, SummaryFailed
 from schemas.jobs import ChunkStatus, Job, JobChunk, JobStage, TranscriptionPayload
+from schemas.media import Media
+from schemas.summary import Summary
 from schemas.transcript import (
     Segment,
     Transcript,
@@ -70,8 +74,10 @@ class TranscriptionHandler(JobHandler):
         pipeline: TranscriptionPipeline,
         store: AudioStore,
         infer: Infer = call_directly,
+        summarizer: Summarizer | None = None,
     ) -> None:
         self.settings = settings
+        self.summarizer = summarizer
         self.queue = queue
         self.pipeline = pipeline
         self.registry = pipeline.registry
@@ -93,7 +99,7 @@ class TranscriptionHandler(JobHandler):
             if existing is not None:
                 logger.info("job {}: same audio and options as media {}", ctx.job.id, existing.id)
                 reuse: dict[str, Any] = {"deduplicated": True}
-                return self._completion(ctx, payload, reuse, lambda _conn: existing.id)
+                return self._completion(ctx, payload, reuse, self._reuse(ctx, payload, existing))
         self.pipeline.check(payload.options)  # e.g. diarization asked but not available
         audio = self._decode(payload)
         if payload.options.multichannel:
@@ -105,6 +111,9 @@ class TranscriptionHandler(JobHandler):
         transcript = self.transcription.finalize(
             merged, audio, payload.options, lambda step: ctx.stage(JobStage(step).value)
         )
+        summary = None
+        if payload.summarize:
+            transcript, summary = self._summarize(ctx, transcript)
         ctx.stage(JobStage.SAVING.value)
         job, keep_audio = ctx.job, not self.settings.delete_audio_after_transcription
 
@@ -118,10 +127,49 @@ class TranscriptionHandler(JobHandler):
                 actor=ctx.worker.worker_id,
                 keep_audio=keep_audio,
                 now=utcnow(),
+                summary=summary,
             )
 
         result: dict[str, Any] = {"deduplicated": False, "duration": transcript.duration}
         return self._completion(ctx, payload, result, save)
+
+    def _summarize(
+        self, ctx: JobContext, transcript: Transcript
+    ) -> tuple[Transcript, Summary | None]:
+        """The ``summary`` stage: the transcript (with a ``summary_failed`` warning when the
+        summary could not be made) and the summary, if made."""
+        ctx.stage(JobStage.SUMMARY.value)
+        try:
+            summary = require(self.summarizer, "summarize").summarize(transcript, ctx.checkpoint)
+        except (SummaryFailed, InvalidRequest) as exc:
+            logger.warning("job {}: no summary: {}", ctx.job.id, exc.message)
+            return mark_failure(transcript, exc.message), None
+        return mark_failure(transcript, None), summary
+
+    def _reuse(
+        self, ctx: JobContext, payload: TranscriptionPayload, existing: Media
+    ) -> Callable[[Any], str]:
+        """A deduplicated job saves nothing, unless it asks for a summary the media lacks."""
+        if not payload.summarize or existing.summary is not None:
+            return lambda _conn: existing.id
+        transcript, summary = self._summarize(ctx, transcript_of(existing))
+        ctx.stage(JobStage.SAVING.value)
+        job, actor = ctx.job, ctx.worker.worker_id
+
+        def save(conn: Any) -> str:
+            self.media.save_summary(
+                conn,
+                media_id=existing.id,
+                owner=existing.owner,
+                transcript=transcript,
+                summary=summary,
+                actor=actor,
+                now=utcnow(),
+                job_id=job.id,
+            )
+            return existing.id
+
+        return save
 
     def _completion(
         self,
