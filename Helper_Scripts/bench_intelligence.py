@@ -9,7 +9,15 @@ and worst milliseconds: the audio warnings (``STT_AUDIO_WARNINGS``), the quality
 (``STT_QUALITY_REPORT``) and, for comparison, the custom vocabulary with whole-word entries and
 regex rules.
 
+``--multichannel`` instead times ``multichannel=true`` against the ordinary (downmixed) request
+on a stereo call of the same length: two voices taking turns on their own channels, each turn
+overlapping the next by a second. Both go through the pipeline as a REST request does
+(decoding included: the downmix, plus each channel for the multichannel run), alternately,
+``--rounds`` times each.
+
     .venv/bin/python Helper_Scripts/bench_intelligence.py --model faster-whisper:tiny.en
+    .venv/bin/python Helper_Scripts/bench_intelligence.py --model faster-whisper:tiny.en \
+        --multichannel --rounds 2
 """
 
 from __future__ import annotations
@@ -20,18 +28,23 @@ import subprocess
 import sys
 import tempfile
 import time
+import wave
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.bootstrap import build_registry
-from app.core.config import load_settings
+import numpy as np
+
+from app.bootstrap import build_pipeline, build_registry
+from app.core.config import Settings, load_settings
 from app.services.transcription.audio import decode_file
 from app.services.transcription.audio_warnings import WarningThresholds, audio_warnings
+from app.services.transcription.multichannel import ChannelReader
 from app.services.transcription.quality import QualityThresholds, quality_report
 from app.services.vocabulary import Vocabulary
 from schemas.options import TranscriptionOptions
+from schemas.transcript import Transcript
 
 PASSAGE = (
     "The quarterly report is ready. Please review the numbers before the meeting on Friday. "
@@ -55,6 +68,73 @@ def make_clip(folder: Path, seconds: float) -> Path:
     return clip
 
 
+ANSWER = (
+    "I see. The invoice from March was paid twice, so we need a refund for the second payment. "
+    "Could you send the confirmation to my office address?"
+)
+OVERLAP_S = 1.0
+
+
+def make_call(folder: Path, seconds: float) -> Path:
+    """A stereo call: ``PASSAGE`` on the left, ``ANSWER`` in another voice on the right, the
+    turns alternating with ``OVERLAP_S`` of talking over each other, looped to ``seconds``."""
+    turns = []
+    for name, voice, text in (("a", "en-us", PASSAGE), ("b", "en+f4", ANSWER)):
+        wav = folder / f"{name}.wav"
+        subprocess.run(["espeak-ng", "-v", voice, "-w", str(wav), text], check=True)
+        turns.append(decode_file(wav, max_duration_s=600).samples)
+    first, second = turns
+    start = len(first) - int(OVERLAP_S * 16_000)
+    period = np.zeros((start + len(second), 2), dtype=np.float32)
+    period[: len(first), 0] = first
+    period[start:, 1] = second
+    repeats = int(np.ceil(seconds * 16_000 / len(period)))
+    frames = np.tile(period, (repeats, 1))[: int(seconds * 16_000)]
+    clip = folder / "call.wav"
+    with wave.open(str(clip), "wb") as out:
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(16_000)
+        out.writeframes((np.clip(frames, -1, 1) * 32767).astype("<i2").tobytes())
+    return clip
+
+
+def bench_multichannel(settings: Settings, model: str, seconds: float, rounds: int) -> None:
+    pipeline = build_pipeline(settings)
+    chain = pipeline.registry.chain(model, TranscriptionOptions().task)
+    options = TranscriptionOptions(language="en")
+    limit = seconds + 10
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = make_call(Path(tmp), seconds)
+
+        def mono() -> Transcript:
+            return pipeline.run(decode_file(clip, max_duration_s=limit), chain, options)
+
+        def multichannel() -> Transcript:
+            channels = ChannelReader(
+                2, lambda c: decode_file(clip, max_duration_s=limit, channel=c)
+            )
+            mixed = decode_file(clip, max_duration_s=limit)
+            return pipeline.run(
+                mixed, chain, options.model_copy(update={"multichannel": True}), channels
+            )
+
+        pipeline.run(decode_file(clip, max_duration_s=limit), chain, options)  # load the model
+        runs: dict[str, list[float]] = {"mono (downmix)": [], "multichannel": []}
+        words: dict[str, int] = {}
+        for _ in range(rounds):
+            for name, fn in (("mono (downmix)", mono), ("multichannel", multichannel)):
+                started = time.perf_counter()
+                transcript = fn()
+                runs[name].append(time.perf_counter() - started)
+                words[name] = len(transcript.text.split())
+    print(f"stereo call {seconds:.0f} s, {chain[0].label}, {rounds} round(s)")
+    for name, times in runs.items():
+        print(f"{name:16s} median {statistics.median(times):7.1f} s  {words[name]} words")
+    ratio = statistics.median(runs["multichannel"]) / statistics.median(runs["mono (downmix)"])
+    print(f"multichannel / mono: {ratio:.2f}")
+
+
 def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
     runs = []
     for _ in range(repeat):
@@ -69,8 +149,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=300.0)
     parser.add_argument("--model", default="mock")
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--multichannel", action="store_true")
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     settings = load_settings()
+    if args.multichannel:
+        bench_multichannel(settings, args.model, args.seconds, args.rounds)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         clip = make_clip(Path(tmp), args.seconds)
         started = time.perf_counter()

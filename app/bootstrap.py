@@ -188,7 +188,12 @@ def build_transcription_service(
         max_concurrent=settings.max_concurrent_transcriptions,
         max_queued=settings.max_queued_transcriptions,
     )
-    return TranscriptionService(pool, pipeline, max_audio_duration_s=settings.max_audio_duration_s)
+    return TranscriptionService(
+        pool,
+        pipeline,
+        max_audio_duration_s=settings.max_audio_duration_s,
+        max_channels=settings.max_audio_channels,
+    )
 
 
 def build_providers(settings: Settings) -> dict[str, Provider]:

@@ -82,3 +82,7 @@ class TranscriptionOptions(BaseModel):
     # post-processing by the gateway after the provider (app.services.transcription.pipeline)
     diarization: DiarizationOptions | None = None  # None: no diarization
     vocabulary: dict[str, str] | None = None  # post-correction: heard -> written
+    # each channel transcribed on its own, its speaker named by the channel (multichannel.py)
+    multichannel: bool = False
+    # role names for the speakers: channel order, or order of first appearance (roles.py)
+    speaker_roles: tuple[str, ...] | None = Field(None, min_length=1, max_length=MAX_SPEAKERS)

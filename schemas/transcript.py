@@ -47,8 +47,10 @@ class TimedSegment(BaseModel):
 
 
 class Segment(TimedSegment):
-    """One decoded segment. The optional decoder fields feed OpenAI's ``verbose_json``."""
+    """One decoded segment. The optional decoder fields feed OpenAI's ``verbose_json``;
+    ``channel``: the audio channel (0-based) it was heard on, for ``multichannel=true``."""
 
+    channel: int | None = None
     seek: int = 0
     tokens: list[int] | None = None
     temperature: float | None = None
@@ -60,6 +62,8 @@ class Segment(TimedSegment):
 class Diarization(BaseModel):
     enabled: bool = False
     speakers: int | None = None
+    # speaker label -> role name, when the request named ``speaker_roles``
+    roles: dict[str, str] | None = None
 
 
 class Usage(BaseModel):
@@ -169,6 +173,27 @@ class SegmentNormaliser:
 
 def join_text(segments: Sequence[Segment]) -> str:
     return " ".join(s.text for s in segments)
+
+
+def combined_metadata(parts: Sequence[Transcript], **extra: Any) -> TranscriptMetadata:
+    """The metadata of a transcript made of ``parts`` (chunks, channels): the first part's
+    provider, model and language probability, the parts' processing and queue times summed."""
+    first = parts[0].metadata
+    return TranscriptMetadata(
+        provider=first.provider,
+        model=first.model,
+        processing_ms=sum(p.metadata.processing_ms for p in parts),
+        queue_latency_ms=sum(p.metadata.queue_latency_ms for p in parts),
+        task=first.task,
+        language_probability=first.language_probability,
+        **extra,
+    )
+
+
+def majority_language(parts: Sequence[Transcript]) -> str:
+    """The language most of ``parts`` were transcribed in."""
+    languages = [p.language for p in parts]
+    return max(set(languages), key=languages.count)
 
 
 def build_transcript(

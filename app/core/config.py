@@ -218,6 +218,8 @@ class Settings(BaseSettings):
     diarization_device: Literal["cpu", "cuda"] = _env("STT_DIARIZATION_DEVICE", "cpu")
     diarization_threshold: float = _env("STT_DIARIZATION_THRESHOLD", 0.35, gt=0, lt=2)
     diarization_max_speakers: int = _env("STT_DIARIZATION_MAX_SPEAKERS", 8, ge=1, le=16)
+    # multichannel=true: channels transcribed at most (Docs/Transcript_Intelligence.md)
+    max_audio_channels: int = _env("STT_MAX_AUDIO_CHANNELS", 8, ge=2, le=64)
     language_detection_model: str = _env("STT_LANGUAGE_DETECTION_MODEL", "faster-whisper:base")
     vocabulary: dict[str, str] = _env("STT_VOCABULARY", {})
     vocabulary_file: Path | None = _env("STT_VOCABULARY_FILE", None)

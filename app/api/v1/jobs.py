@@ -24,7 +24,7 @@ from app.services.jobs.media import transcript_of
 from app.services.jobs.service import JobRequest, JobService
 from app.services.jobs.url_ingest import UrlPolicy
 from app.services.summaries.summarizer import require
-from app.services.transcription.audio import check_container, check_duration
+from app.services.transcription.audio import check_channels, check_container, check_duration
 from app.services.transcription.formats import RenderOptions
 from app.services.transcription.upload import UploadedFile, receive_form
 from schemas.errors import InvalidRequest
@@ -160,6 +160,9 @@ async def _submit_upload(
     await run_in_threadpool(
         partial(check_duration, file.path, max_duration_s=limit, setting=JOB_DURATION)
     )
+    if job_request.payload.options.multichannel:  # mono: 400 now (a URL's, when fetched)
+        channels = gateway.settings.max_audio_channels
+        await run_in_threadpool(partial(check_channels, file.path, max_channels=channels))
     return await run_in_threadpool(
         _service(gateway).submit_upload, owner, job_request, file.path, idempotency_key
     )

@@ -20,18 +20,25 @@ from sqlalchemy.engine import Connection
 from app.db.media_repo import MediaRepository
 from schemas.jobs import Job, TranscriptionPayload
 from schemas.media import Media, MediaChunk
+from schemas.options import TranscriptionOptions
 from schemas.summary import Summary
 from schemas.transcript import Segment, Transcript
 
 EMBEDDING_CHUNK_CHARS = 1000
 
 
+# options added after media was first stored: left out of the hash while unset, so audio
+# transcribed before them is still found again
+LATER_OPTIONS = ("multichannel", "speaker_roles")
+
+
 def options_hash(payload: TranscriptionPayload, model_label: str) -> str:
     """What makes two transcriptions of the same audio the same (rendering excluded)."""
-    data = {
-        "model": model_label,
-        "options": payload.options.model_dump(mode="json"),  # diarization included
-    }
+    options = payload.options.model_dump(mode="json")  # diarization included
+    for name in LATER_OPTIONS:
+        if options[name] == TranscriptionOptions.model_fields[name].default:
+            del options[name]
+    data = {"model": model_label, "options": options}
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 

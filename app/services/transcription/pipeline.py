@@ -4,10 +4,11 @@
    transcribing (``Capabilities.auto_language`` false, e.g. NeMo), detect it first with the
    multilingual detection model (``STT_LANGUAGE_DETECTION_MODEL``);
 2. the fallback chain (:func:`providers.fallback.run_chain`) with circuit breakers, setting
-   ``metadata.fallback_from`` when another target served the request;
-3. :meth:`TranscriptionPipeline.finalize`: speaker diarization when asked, then the custom
-   vocabulary (deployment dictionary merged with the request's), then the audio warnings
-   (``STT_AUDIO_WARNINGS``) on the whole recording;
+   ``metadata.fallback_from`` when another target served the request; for
+   ``multichannel=true`` steps 1 and 2 run once per channel (``multichannel.py``);
+3. :meth:`TranscriptionPipeline.finalize`: speaker diarization when asked, the speaker roles
+   (``roles.py``), then the custom vocabulary (deployment dictionary merged with the
+   request's), then the audio warnings (``STT_AUDIO_WARNINGS``) on the whole recording;
 4. :meth:`TranscriptionPipeline.assess`: the quality report (``STT_QUALITY_REPORT``), by the
    caller that measured the processing time.
 
@@ -26,7 +27,9 @@ from dataclasses import dataclass, field
 from loguru import logger
 
 from app.services.transcription.audio_warnings import WarningThresholds, audio_warnings
+from app.services.transcription.multichannel import ChannelReader, transcribe_channels
 from app.services.transcription.quality import QualityThresholds, quality_report
+from app.services.transcription.roles import apply_roles
 from app.services.vocabulary import Vocabulary, default_prompt
 from providers.base import AudioInput
 from providers.diarization import SpeakerDiarizer
@@ -72,11 +75,32 @@ class TranscriptionPipeline:
     warnings: WarningThresholds | None = None  # None: no audio warnings
 
     def run(
-        self, audio: AudioInput, chain: Sequence[Resolved], options: TranscriptionOptions
+        self,
+        audio: AudioInput,
+        chain: Sequence[Resolved],
+        options: TranscriptionOptions,
+        channels: ChannelReader | None = None,
     ) -> Transcript:
-        """Transcribe ``audio`` with the first target of ``chain`` that works, then finalize."""
+        """Transcribe ``audio`` (or each of its ``channels``, for ``multichannel=true``) with
+        the first target of ``chain`` that works, then finalize on ``audio``."""
         self.check(options)
-        return self.finalize(self.transcribe(audio, chain, options), audio, options)
+        if channels is None:
+            transcript = self.transcribe(audio, chain, options)
+        else:
+            transcript = self.transcribe_channels(channels, chain, options, audio.duration)
+        return self.finalize(transcript, audio, options)
+
+    def transcribe_channels(
+        self,
+        channels: ChannelReader,
+        chain: Sequence[Resolved],
+        options: TranscriptionOptions,
+        duration: float,
+    ) -> Transcript:
+        """:meth:`transcribe` each channel in turn, labelled and merged by time."""
+        return transcribe_channels(
+            channels, lambda audio: self.transcribe(audio, chain, options), duration
+        )
 
     def check(self, options: TranscriptionOptions) -> None:
         """Fail before any transcription when ``options`` ask for what this deployment lacks."""
@@ -112,15 +136,17 @@ class TranscriptionPipeline:
         options: TranscriptionOptions,
         on_step: Callable[[str], None] | None = None,
     ) -> Transcript:
-        """Diarization (when ``options.diarization`` is set), the custom vocabulary (when one
-        applies), then the audio warnings; ``on_step("diarization")`` / ``on_step("vocabulary")``
-        as each begins."""
+        """Diarization (when ``options.diarization`` is set), the speaker roles, the custom
+        vocabulary (when one applies), then the audio warnings; ``on_step("diarization")`` /
+        ``on_step("vocabulary")`` as each begins."""
         if options.diarization is not None:
             if on_step is not None:
                 on_step("diarization")
             transcript = diarize_transcript(
                 transcript, audio, options.diarization, diarizer=self.diarizer
             )
+        if options.speaker_roles:
+            transcript = apply_roles(transcript, options.speaker_roles)
         vocabulary = self.vocabulary.merged(options.vocabulary)
         if vocabulary and on_step is not None:
             on_step("vocabulary")
