@@ -21,6 +21,6 @@ class EmotionSummary(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     model: str
-    segments: int = Field(ge=0, description="segments labelled")
+    segments: int = Field(ge=0)  # how many segments were labelled
     #: label -> share of the labelled segments' duration (the shares sum to 1; {} without any)
     distribution: dict[str, float]
