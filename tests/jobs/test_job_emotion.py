@@ -12,7 +12,7 @@ import pytest
 from providers.emotion import EmotionClassifier
 from schemas.emotion import Emotion
 from tests.conftest import SettingsFactory
-from tests.jobs.support import write_wav
+from tests.jobs.support import post_upload, write_wav
 from tests.providers.tiny_models import EMOTION_LABELS
 from tests.support.jobs import wait_job
 from tests.support.server import running_server
@@ -41,19 +41,10 @@ def test_a_chunked_job_labels_the_merged_transcript_once(
     )
     audio = write_wav(tmp_path / "long.wav", 25.0)
     with running_server(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
-        with open(audio, "rb") as handle:
-            reply = client.post(
-                "/v1/audio/jobs",
-                files={"file": ("long.wav", handle, "audio/wav")},
-                data={
-                    "model": "mock",
-                    "emotion": "true",
-                    "chunk_seconds": "10",
-                    "response_format": "verbose_json",
-                },
-            )
-        assert reply.status_code == 202, reply.text
-        job = wait_job(client, reply.json()["id"])
+        created = post_upload(
+            client, audio, emotion="true", chunk_seconds="10", response_format="verbose_json"
+        )
+        job = wait_job(client, created["id"])
         assert job["status"] == "succeeded", job
         events = client.get(f"/v1/audio/jobs/{job['id']}/events").text
         media = client.get(f"/v1/media/{job['media_id']}").json()
