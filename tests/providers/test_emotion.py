@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +132,28 @@ def test_equal_clips_get_equal_labels_whatever_their_batch(classifier: EmotionCl
     alone = [classifier.classify([clip])[0] for clip in clips]
     assert [e.label for e in batched] == [e.label for e in alone]
     assert [e.score for e in batched] == pytest.approx([e.score for e in alone], abs=1e-4)
+
+
+def test_the_model_loads_once_for_concurrent_requests(
+    tiny_emotion_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import transformers
+
+    built: list[str] = []
+    build = transformers.pipeline
+
+    def slow_build(*args: Any, **kwargs: Any) -> Any:
+        built.append(kwargs["model"])
+        time.sleep(0.3)  # every request arrives while the first is still loading
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(transformers, "pipeline", slow_build)
+    classifier = EmotionClassifier(EmotionConfig(model=str(tiny_emotion_dir)))
+    clip = tones(2.0).samples
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: classifier.classify([clip])[0], range(4)))
+    assert built == [str(tiny_emotion_dir)]
+    assert len(set(results)) == 1
 
 
 def test_a_transcript_without_segments_loads_nothing(
