@@ -7,7 +7,12 @@ word per half second, instant; ``faster-whisper:tiny.en`` gives a real transcrip
 confidences), then times each stage function alone, ``--repeat`` times, and prints the median
 and worst milliseconds: the audio warnings (``STT_AUDIO_WARNINGS``), the quality report
 (``STT_QUALITY_REPORT``) and, for comparison, the custom vocabulary with whole-word entries and
-regex rules.
+regex rules. Then the emotion stage (``emotion=true``), ``--emotion-repeat`` times after one
+warm-up run that loads the model. ``--emotion-model``: ``tiny`` (default) is the tests' tiny
+random wav2vec2 classifier (the stage's own cost: cutting, feature extraction, batching, a
+1-layer model); ``base`` a randomly initialised classifier of wav2vec2-base's shape (95 M
+parameters, as ``superb/wav2vec2-base-superb-er``: its labels mean nothing, its speed is a real
+base-size model's); anything else a checkpoint directory.
 
 ``--multichannel`` instead times ``multichannel=true`` against the ordinary (downmixed) request
 on a stereo call of the same length: two voices taking turns on their own channels, each turn
@@ -43,8 +48,10 @@ from app.services.transcription.audio_warnings import WarningThresholds, audio_w
 from app.services.transcription.multichannel import ChannelReader
 from app.services.transcription.quality import QualityThresholds, quality_report
 from app.services.vocabulary import Vocabulary
+from providers.emotion import EmotionClassifier, EmotionConfig
 from schemas.options import TranscriptionOptions
 from schemas.transcript import Transcript
+from tests.providers.tiny_models import EMOTION_LABELS, build_tiny_emotion
 
 PASSAGE = (
     "The quarterly report is ready. Please review the numbers before the meeting on Friday. "
@@ -135,6 +142,29 @@ def bench_multichannel(settings: Settings, model: str, seconds: float, rounds: i
     print(f"multichannel / mono: {ratio:.2f}")
 
 
+def base_size_emotion(target: Path) -> Path:
+    """A wav2vec2-base-shaped emotion classifier with random weights (speed, not labels)."""
+    from transformers import (
+        Wav2Vec2Config,
+        Wav2Vec2FeatureExtractor,
+        Wav2Vec2ForSequenceClassification,
+    )
+
+    labels = dict(enumerate(EMOTION_LABELS))
+    config = Wav2Vec2Config(id2label=labels, label2id={v: k for k, v in labels.items()})
+    Wav2Vec2ForSequenceClassification(config).save_pretrained(target)
+    Wav2Vec2FeatureExtractor(return_attention_mask=False).save_pretrained(target)
+    return target
+
+
+def emotion_model(choice: str, folder: Path) -> Path:
+    if choice == "tiny":
+        return build_tiny_emotion(folder / "tiny-emotion")
+    if choice == "base":
+        return base_size_emotion(folder / "base-size-emotion")
+    return Path(choice)
+
+
 def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
     runs = []
     for _ in range(repeat):
@@ -151,6 +181,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--multichannel", action="store_true")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--emotion-model", default="tiny", help="tiny, base or a directory")
+    parser.add_argument("--emotion-batch-size", type=int, default=8)
+    parser.add_argument("--emotion-repeat", type=int, default=3)
     args = parser.parse_args()
     settings = load_settings()
     if args.multichannel:
@@ -187,6 +220,22 @@ def main() -> None:
         f"quality: rtf {report.real_time_factor}, wpm {report.words_per_minute}, "
         f"avg confidence {report.avg_confidence}, buckets {report.confidence_buckets}"
     )
+    with tempfile.TemporaryDirectory() as tmp:
+        model = emotion_model(args.emotion_model, Path(tmp))
+        config = EmotionConfig(model=str(model), batch_size=args.emotion_batch_size)
+        classifier = EmotionClassifier(config)
+        name = f"emotion ({classifier.model_name})"
+        started = time.perf_counter()
+        labelled = classifier.label(transcript, audio)  # loads the model
+        first_s = time.perf_counter() - started
+        median, worst = timed(lambda: classifier.label(transcript, audio), args.emotion_repeat)
+    share = median / 1000 / transcribe_s if transcribe_s > 0.01 else float("nan")
+    print(
+        f"{name:32s} median {median:8.2f} ms  "
+        f"max {worst:8.2f} ms  ({share:.2%} of STT); first run with loading {first_s:.1f} s; "
+        f"{len(transcript.segments)} segments, batch {args.emotion_batch_size}"
+    )
+    print(f"emotion: {labelled.metadata.emotion}")
 
 
 if __name__ == "__main__":

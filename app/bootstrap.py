@@ -45,6 +45,7 @@ from app.services.vocabulary import load_vocabulary
 from providers.base import Provider
 from providers.breaker import BreakerBoard, BreakerPolicy
 from providers.diarization import DiarizerConfig, SpeakerDiarizer
+from providers.emotion import EmotionClassifier, EmotionConfig
 from providers.external import ExternalConfig, ExternalProvider
 from providers.faster_whisper import FasterWhisperProvider
 from providers.faster_whisper.provider import FasterWhisperConfig
@@ -154,6 +155,16 @@ def build_pipeline(
     )
     if settings.enable_diarization and not diarizer.available:
         logger.warning("STT_ENABLE_DIARIZATION is set but {}", diarizer.missing)
+    emotion = EmotionClassifier(
+        EmotionConfig(
+            model=settings.emotion_model,
+            allow_downloads=settings.allow_model_downloads,
+            force_cpu=settings.force_cpu,
+            batch_size=settings.emotion_batch_size,
+        )
+    )
+    if settings.emotion_model and not emotion.available:
+        logger.warning("STT_EMOTION_MODEL is set but {}", emotion.missing)
     return TranscriptionPipeline(
         registry=registry or build_registry(settings),
         vocabulary=load_vocabulary(settings.vocabulary, settings.vocabulary_file),
@@ -177,6 +188,7 @@ def build_pipeline(
             if settings.audio_warnings
             else None
         ),
+        emotion=emotion,
     )
 
 

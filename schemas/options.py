@@ -86,3 +86,4 @@ class TranscriptionOptions(BaseModel):
     multichannel: bool = False
     # role names for the speakers: channel order, or order of first appearance (roles.py)
     speaker_roles: tuple[str, ...] | None = Field(None, min_length=1, max_length=MAX_SPEAKERS)
+    emotion: bool = False  # an emotion class per segment (speech emotion recognition)

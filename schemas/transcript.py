@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.emotion import Emotion, EmotionSummary
 from schemas.quality import AudioWarning, QualityReport
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -57,6 +58,8 @@ class Segment(TimedSegment):
     avg_logprob: float | None = None
     compression_ratio: float | None = None
     no_speech_prob: float | None = None
+    # speech emotion recognition by the gateway (``emotion=true``), after any diarization
+    emotion: Emotion | None = None
 
 
 class Diarization(BaseModel):
@@ -86,6 +89,7 @@ class TranscriptMetadata(BaseModel):
     # advisory reports of the transcription pipeline (STT_QUALITY_REPORT, STT_AUDIO_WARNINGS)
     quality: QualityReport | None = None
     warnings: list[AudioWarning] | None = None
+    emotion: EmotionSummary | None = None  # requests with ``emotion=true``
 
 
 class Transcript(BaseModel):

@@ -61,12 +61,14 @@ class TranscriptionForm(BaseModel):
     hotwords: str | None = Field(None, max_length=1000)
     vad_filter: bool | None = None
     chunk_length: int | None = Field(None, ge=1, le=30)
-    # gateway extensions: diarization, vocabulary, fallback order (Docs/Providers.md)
+    # gateway extensions: diarization, vocabulary, emotion, fallback order (Docs/Providers.md,
+    # Docs/Transcript_Intelligence.md)
     diarize: bool | None = None
     num_speakers: int | None = Field(None, ge=1, le=MAX_SPEAKERS)
     min_speakers: int | None = Field(None, ge=1, le=MAX_SPEAKERS)
     max_speakers: int | None = Field(None, ge=1, le=MAX_SPEAKERS)
     vocabulary: str | None = Field(None, max_length=100_000)
+    emotion: bool = False
     fallback_models: tuple[str, ...] = Field((), max_length=8)
     # gateway extensions: per-channel transcription, role names (Docs/Transcript_Intelligence.md)
     multichannel: bool = False
@@ -173,6 +175,10 @@ def build_options(form: TranscriptionForm, task: Task, settings: Settings) -> Tr
                 param="language",
                 code="unsupported_language",
             )
+    if form.emotion and form.stream:  # deltas go out before the segment audio is classified
+        raise CapabilityNotSupported(
+            "emotion recognition cannot be combined with stream=true", param="stream"
+        )
     vad = form.vad_filter if form.vad_filter is not None else form.chunking_strategy is not None
     vocabulary = parse_vocabulary(form.vocabulary) if form.vocabulary else None
     diarization = None if form.multichannel else diarization_options(form, settings)
@@ -195,6 +201,7 @@ def build_options(form: TranscriptionForm, task: Task, settings: Settings) -> Tr
         vocabulary=vocabulary,
         multichannel=check_multichannel(form),
         speaker_roles=speaker_roles(form, diarization),
+        emotion=form.emotion,
     )
 
 

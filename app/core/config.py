@@ -245,6 +245,9 @@ class Settings(BaseSettings):
     summary_max_retries: int = _env("STT_SUMMARY_MAX_RETRIES", 2, ge=0, le=10)
     summary_backoff_s: float = _env("STT_SUMMARY_BACKOFF_S", 1.0, ge=0, le=60)
     summary_json_mode: bool = _env("STT_SUMMARY_JSON_MODE", True)
+    # speech emotion recognition for emotion=true: a local checkpoint directory or a hub id
+    emotion_model: str = _env("STT_EMOTION_MODEL", "")
+    emotion_batch_size: int = _env("STT_EMOTION_BATCH_SIZE", 8, ge=1, le=64)
 
     @field_validator(
         "transformers_models",

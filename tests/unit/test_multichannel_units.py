@@ -228,9 +228,10 @@ def test_form_fields_and_their_refusals(settings: Settings) -> None:
         assert refused.value.status_code == 400 and refused.value.param == param, fields
 
 
-def test_multichannel_and_roles_are_part_of_the_dedup_hash() -> None:
+def test_multichannel_roles_and_emotion_are_part_of_the_dedup_hash() -> None:
     """A mono transcript of the same audio is never reused for a multichannel request (nor one
-    with other roles); without the new options the hash is what it was before them."""
+    with other roles, nor one asking for emotions); without the new options the hash is what it
+    was before them."""
     payload = TranscriptionPayload(
         source=AudioSource(kind="upload"), model="tiny.en", options=TranscriptionOptions()
     )
@@ -245,11 +246,12 @@ def test_multichannel_and_roles_are_part_of_the_dedup_hash() -> None:
             with_options(multichannel=True),
             with_options(multichannel=True, speaker_roles=("agent", "customer")),
             with_options(multichannel=True, speaker_roles=("customer", "agent")),
+            with_options(emotion=True),
         )
     }
-    assert len(hashes) == 4
+    assert len(hashes) == 5
     before = {"model": "m", "options": payload.options.model_dump(mode="json")}
-    for name in ("multichannel", "speaker_roles"):
+    for name in ("multichannel", "speaker_roles", "emotion"):
         del before["options"][name]
     digest = hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()
     assert options_hash(payload, "m") == digest

@@ -10,8 +10,9 @@ job is planned; 1 for a job transcribed whole, which has no chunk events)::
 
     1                stage transcribing
     2 + k            chunk k's text (k = 0 .. N-1, sent in audio order once chunks 0..k are done)
-    2 + N + j        stage merging (j=0), diarization (1), vocabulary (2), summary (3), saving (4)
-    7 + N            done (the job reached succeeded, failed, cancelled or dead)
+    2 + N + j        stage merging (j=0), diarization (1), vocabulary (2), emotion (3),
+                     summary (4), saving (5)
+    8 + N            done (the job reached succeeded, failed, cancelled or dead)
 
 Stages a job skips leave gaps. ``job`` events (status and progress snapshots) are not part of the
 sequence: they carry the id of the last sequence event before them, are coalesced while nothing
@@ -51,6 +52,7 @@ LATER_STAGES = (
     JobStage.MERGING,
     JobStage.DIARIZATION,
     JobStage.VOCABULARY,
+    JobStage.EMOTION,
     JobStage.SUMMARY,
     JobStage.SAVING,
 )

@@ -74,6 +74,11 @@ def _logprobs(transcript: Transcript) -> list[dict[str, Any]]:
     ]
 
 
+def _emotion(segment: Segment) -> dict[str, Any]:
+    """A segment's ``emotion`` (a gateway extension) when the request asked for one."""
+    return {"emotion": segment.emotion.model_dump()} if segment.emotion else {}
+
+
 def render_json(transcript: Transcript, *, include_logprobs: bool = False) -> dict[str, Any]:
     body: dict[str, Any] = {
         "text": transcript.text,
@@ -110,6 +115,7 @@ def render_verbose_json(
             }
             | ({"speaker": s.speaker} if s.speaker else {})
             | _channel(s)
+            | _emotion(s)
             for s in transcript.segments
         ]
     if Granularity.WORD in granularities:
@@ -156,6 +162,7 @@ def render_diarized_json(transcript: Transcript) -> dict[str, Any]:
                 "speaker": s.speaker or "unknown",
             }
             | _channel(s)
+            | _emotion(s)
             for s in transcript.segments
         ],
         "usage": openai_usage(transcript),

@@ -8,7 +8,9 @@
    ``multichannel=true`` steps 1 and 2 run once per channel (``multichannel.py``);
 3. :meth:`TranscriptionPipeline.finalize`: speaker diarization when asked, the speaker roles
    (``roles.py``), then the custom vocabulary (deployment dictionary merged with the
-   request's), then the audio warnings (``STT_AUDIO_WARNINGS``) on the whole recording;
+   request's), then an emotion class per segment when asked (``emotion=true``,
+   ``STT_EMOTION_MODEL``), then the audio warnings (``STT_AUDIO_WARNINGS``) on the whole
+   recording;
 4. :meth:`TranscriptionPipeline.assess`: the quality report (``STT_QUALITY_REPORT``), by the
    caller that measured the processing time.
 
@@ -33,6 +35,7 @@ from app.services.transcription.roles import apply_roles
 from app.services.vocabulary import Vocabulary, default_prompt
 from providers.base import AudioInput
 from providers.diarization import SpeakerDiarizer
+from providers.emotion import EmotionClassifier
 from providers.fallback import FallbackHook, run_chain
 from providers.registry import ProviderRegistry, Resolved
 from schemas.errors import CapabilityNotSupported
@@ -73,6 +76,7 @@ class TranscriptionPipeline:
     default_prompts: Mapping[str, str] = field(default_factory=dict)
     quality: QualityThresholds | None = None  # None: no quality report
     warnings: WarningThresholds | None = None  # None: no audio warnings
+    emotion: EmotionClassifier | None = None  # None: emotion=true is refused
 
     def run(
         self,
@@ -106,6 +110,8 @@ class TranscriptionPipeline:
         """Fail before any transcription when ``options`` ask for what this deployment lacks."""
         if options.diarization is not None and not (self.diarizer and self.diarizer.available):
             self._require_diarizer()
+        if options.emotion:
+            self._require_emotion()
 
     def transcribe(
         self, audio: AudioInput, chain: Sequence[Resolved], options: TranscriptionOptions
@@ -137,8 +143,9 @@ class TranscriptionPipeline:
         on_step: Callable[[str], None] | None = None,
     ) -> Transcript:
         """Diarization (when ``options.diarization`` is set), the speaker roles, the custom
-        vocabulary (when one applies), then the audio warnings; ``on_step("diarization")`` /
-        ``on_step("vocabulary")`` as each begins."""
+        vocabulary (when one applies), emotions (when ``options.emotion``), then the audio
+        warnings; ``on_step("diarization")`` / ``("vocabulary")`` / ``("emotion")`` as each
+        begins."""
         if options.diarization is not None:
             if on_step is not None:
                 on_step("diarization")
@@ -151,6 +158,11 @@ class TranscriptionPipeline:
         if vocabulary and on_step is not None:
             on_step("vocabulary")
         transcript = vocabulary.apply(transcript)
+        if options.emotion:
+            classifier = self._require_emotion()
+            if on_step is not None:
+                on_step("emotion")
+            transcript = classifier.label(transcript, audio)
         if self.warnings is not None:
             transcript = transcript.with_metadata(warnings=audio_warnings(audio, self.warnings))
         return transcript
@@ -180,6 +192,14 @@ class TranscriptionPipeline:
             f"diarization is unavailable on this deployment: {self.diarizer.missing}",
             param="diarize",
         )
+
+    def _require_emotion(self) -> EmotionClassifier:
+        if self.emotion is None or self.emotion.missing:
+            why = self.emotion.missing if self.emotion else "no emotion model (STT_EMOTION_MODEL)"
+            raise CapabilityNotSupported(
+                f"emotion recognition is unavailable on this deployment: {why}", param="emotion"
+            )
+        return self.emotion
 
     # -- language -------------------------------------------------------------------------
     def with_language(
