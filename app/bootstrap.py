@@ -34,6 +34,8 @@ from app.services.jobs.url_ingest import UrlPolicy
 from app.services.jobs.webhook_delivery import DeliveryConfig, WebhookDispatcher
 from app.services.jobs.webhooks import WebhookOutbox
 from app.services.streaming.manager import StreamingManager
+from app.services.summaries.chat import ChatClient, ChatConfig
+from app.services.summaries.summarizer import Summarizer
 from app.services.transcription.audio_warnings import WarningThresholds
 from app.services.transcription.enhance import EnhanceMode, EnhanceSettings
 from app.services.transcription.inference import InferencePool
@@ -44,10 +46,12 @@ from app.services.vocabulary import load_vocabulary
 from providers.base import Provider
 from providers.breaker import BreakerBoard, BreakerPolicy
 from providers.diarization import DiarizerConfig, SpeakerDiarizer
+from providers.emotion import EmotionClassifier, EmotionConfig
 from providers.external import ExternalConfig, ExternalProvider
 from providers.faster_whisper import FasterWhisperProvider
 from providers.faster_whisper.provider import FasterWhisperConfig
 from providers.hf_transformers import TransformersConfig, TransformersProvider
+from providers.http_retry import RetryPolicy
 from providers.mock import MockProvider
 from providers.nemo_asr import NemoConfig, NemoProvider
 from providers.registry import ProviderRegistry, Resolved
@@ -152,6 +156,16 @@ def build_pipeline(
     )
     if settings.enable_diarization and not diarizer.available:
         logger.warning("STT_ENABLE_DIARIZATION is set but {}", diarizer.missing)
+    emotion = EmotionClassifier(
+        EmotionConfig(
+            model=settings.emotion_model,
+            allow_downloads=settings.allow_model_downloads,
+            force_cpu=settings.force_cpu,
+            batch_size=settings.emotion_batch_size,
+        )
+    )
+    if settings.emotion_model and not emotion.available:
+        logger.warning("STT_EMOTION_MODEL is set but {}", emotion.missing)
     return TranscriptionPipeline(
         registry=registry or build_registry(settings),
         vocabulary=load_vocabulary(settings.vocabulary, settings.vocabulary_file),
@@ -176,6 +190,7 @@ def build_pipeline(
             else None
         ),
         enhancement=enhance_settings(settings),
+        emotion=emotion,
     )
 
 
@@ -201,7 +216,12 @@ def build_transcription_service(
         max_concurrent=settings.max_concurrent_transcriptions,
         max_queued=settings.max_queued_transcriptions,
     )
-    return TranscriptionService(pool, pipeline, max_audio_duration_s=settings.max_audio_duration_s)
+    return TranscriptionService(
+        pool,
+        pipeline,
+        max_audio_duration_s=settings.max_audio_duration_s,
+        max_channels=settings.max_audio_channels,
+    )
 
 
 def build_providers(settings: Settings) -> dict[str, Provider]:
@@ -219,6 +239,29 @@ def build_registry(settings: Settings) -> ProviderRegistry:
         translation_model=settings.translation_model,
         **build_registry_options(settings),
     )
+
+
+def build_summarizer(settings: Settings) -> Summarizer | None:
+    """Meeting summaries by ``STT_SUMMARY_API_BASE`` (None when it is not set); the endpoint
+    passes the URL ingestion guard (``STT_URL_ALLOWLIST``) before each summary."""
+    if not settings.summary_api_base or not settings.summary_model:
+        return None
+    key = settings.summary_api_key.get_secret_value() if settings.summary_api_key else None
+    chat = ChatClient(
+        ChatConfig(
+            base_url=settings.summary_api_base,
+            model=settings.summary_model,
+            api_key=key,
+            timeout_s=settings.summary_timeout_s,
+            answer_tokens=settings.summary_answer_tokens,
+            json_mode=settings.summary_json_mode,
+            retry=RetryPolicy(
+                max_retries=settings.summary_max_retries, backoff_s=settings.summary_backoff_s
+            ),
+        ),
+        UrlPolicy.from_settings(settings).check,
+    )
+    return Summarizer(chat, context_tokens=settings.summary_context_tokens)
 
 
 # -- jobs ----------------------------------------------------------------------------------
@@ -310,6 +353,7 @@ def build_worker(
         pipeline=pipeline,
         store=AudioStore.from_settings(settings),
         infer=infer,
+        summarizer=build_summarizer(settings),
     )
     return WorkerRunner(
         queue,
@@ -359,6 +403,7 @@ class Gateway:
     pipeline: TranscriptionPipeline
     streaming: StreamingManager
     jobs: JobsRuntime
+    summarizer: Summarizer | None = None  # STT_SUMMARY_API_BASE: POST /v1/media/{id}/summary
 
     @property
     def registry(self) -> ProviderRegistry:
@@ -380,6 +425,8 @@ class Gateway:
         self.jobs.close()
         self.pool.shutdown()
         self.streaming.close()
+        if self.summarizer is not None:
+            self.summarizer.close()
 
 
 def build_gateway(settings: Settings) -> Gateway:
@@ -393,4 +440,5 @@ def build_gateway(settings: Settings) -> Gateway:
         pipeline=pipeline,
         streaming=StreamingManager(settings, pipeline.vocabulary),
         jobs=open_jobs_runtime(settings),
+        summarizer=build_summarizer(settings),
     )

@@ -2,14 +2,9 @@
 
 The audio is sent as 16-bit PCM WAV to ``{base_url}/audio/transcriptions`` (or
 ``/audio/translations``) with ``response_format=verbose_json`` and mapped back onto the canonical
-transcript. Failures are typed for the fallback chain:
-
-* connection errors, timeouts, 429 and 5xx are retried up to ``max_retries`` times with
-  exponential backoff and jitter; a ``Retry-After`` header (seconds or HTTP date) is honoured
-  as the wait when present, and when it is longer than ``max_backoff_s`` the provider gives up
-  at once with a :class:`RetriableProviderError` carrying ``retry_after``;
-* any other 4xx fails at once with a :class:`FatalProviderError` (retrying cannot fix a bad key
-  or an unknown upstream model).
+transcript. Failures are typed for the fallback chain by :mod:`providers.http_retry`: connection
+errors, timeouts, 429 and 5xx are retried with backoff (``Retry-After`` honoured) and end in a
+:class:`RetriableProviderError`; any other 4xx fails at once with a :class:`FatalProviderError`.
 
 The API key is sent only in the ``Authorization`` header; it is never logged, never part of an
 error message and not shown by ``repr``.
@@ -23,15 +18,14 @@ import time
 import wave
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 import numpy as np
-from loguru import logger
 
 from providers.base import AudioInput, Provider, SegmentStream
-from schemas.errors import FatalProviderError, ModelNotFound, RetriableProviderError
+from providers.http_retry import RetryingPoster, RetryPolicy
+from schemas.errors import FatalProviderError, ModelNotFound
 from schemas.languages import normalise_language
 from schemas.options import Task, TranscriptionOptions
 from schemas.providers import Capabilities, Health
@@ -62,32 +56,6 @@ def encode_wav(audio: AudioInput) -> bytes:
     return buffer.getvalue()
 
 
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """``Retry-After`` as seconds from now: delta-seconds or an HTTP date; ``None`` if absent."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
-def _upstream_message(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200]
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        return str(body["error"].get("message", ""))[:300]
-    return str(body)[:200]
-
-
 class ExternalProvider(Provider):
     def __init__(
         self,
@@ -106,9 +74,18 @@ class ExternalProvider(Provider):
             timeout=httpx.Timeout(config.timeout_s, connect=config.connect_timeout_s),
             transport=transport,
         )
-        self._sleep = sleep
-        self._jitter = jitter
         self._last_error: str | None = None
+        self._http = RetryingPoster(
+            self._client,
+            RetryPolicy(config.max_retries, config.backoff_s, config.max_backoff_s),
+            name=self.name,
+            sleep=sleep,
+            jitter=jitter,
+            on_error=self._remember,
+        )
+
+    def _remember(self, message: str) -> None:
+        self._last_error = message
 
     def close(self) -> None:
         self._client.close()
@@ -187,69 +164,18 @@ class ExternalProvider(Provider):
         )
 
     def _post(self, path: str, data: dict[str, Any], wav: bytes) -> dict[str, Any]:
-        cfg = self._config
-        for attempt in range(cfg.max_retries + 1):
-            error, wait = self._try(path, data, wav, attempt)
-            if isinstance(error, dict):
-                return error
-            self._last_error = error.message
-            if attempt >= cfg.max_retries:
-                raise error
-            if wait > cfg.max_backoff_s:
-                error.retry_after = wait
-                raise error
-            logger.info(
-                "{}; retry {}/{} in {:.2f}s",
-                error.message,
-                attempt + 1,
-                cfg.max_retries,
-                wait,
-            )
-            self._sleep(wait)
-        raise AssertionError("unreachable")
-
-    def _backoff(self, attempt: int) -> float:
-        base = min(self._config.max_backoff_s, self._config.backoff_s * 2**attempt)
-        return base * (0.5 + 0.5 * self._jitter())  # "equal jitter"
-
-    def _try(
-        self, path: str, data: dict[str, Any], wav: bytes, attempt: int
-    ) -> tuple[dict[str, Any] | RetriableProviderError, float]:
         files = {"file": ("audio.wav", wav, "audio/wav")}
+        response = self._http.post(path, data=data, files=files)
         try:
-            response = self._client.post(path, data=data, files=files)
-        except httpx.TimeoutException as exc:
-            return self._retriable(f"timed out ({type(exc).__name__})", "upstream_timeout"), (
-                self._backoff(attempt)
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or "text" not in body:
+            raise FatalProviderError(
+                f"{self.name}: upstream answered 200 without a transcript",
+                code="upstream_bad_response",
             )
-        except httpx.TransportError as exc:
-            return self._retriable(
-                f"cannot reach {self._config.base_url} ({type(exc).__name__})",
-                "upstream_unreachable",
-            ), self._backoff(attempt)
-        status = response.status_code
-        if status == 200:
-            try:
-                body = response.json()
-            except ValueError:
-                body = None
-            if not isinstance(body, dict) or "text" not in body:
-                raise FatalProviderError(
-                    f"{self.name}: upstream answered 200 without a transcript",
-                    code="upstream_bad_response",
-                )
-            return body, 0.0
-        message = f"upstream answered {status}: {_upstream_message(response)}"
-        if status == 429 or status >= 500:
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
-            wait = self._backoff(attempt) if retry_after is None else retry_after
-            code = "upstream_rate_limited" if status == 429 else "upstream_error"
-            return self._retriable(message, code), wait
-        self._last_error = message
-        raise FatalProviderError(f"{self.name}: {message}", code="upstream_rejected")
-
-    def _retriable(self, message: str, code: str) -> RetriableProviderError:
-        return RetriableProviderError(f"{self.name}: {message}", code=code)
+        return body
 
 
 def _segments(body: Mapping[str, Any], duration: float) -> list[Segment]:

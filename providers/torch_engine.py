@@ -45,8 +45,23 @@ def missing_modules(modules: tuple[str, ...], extra: str) -> str | None:
     return None
 
 
+def torch_device(force_cpu: bool) -> str:
+    """``cuda`` when PyTorch sees a GPU and ``STT_FORCE_CPU`` is off, else ``cpu``."""
+    if force_cpu:
+        return "cpu"
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def is_oom(exc: BaseException) -> bool:
     return "out of memory" in str(exc).lower()
+
+
+def inference_failure(exc: BaseException, what: str) -> ProviderError:
+    """Out-of-memory is retriable (fallbacks, a job's next attempt), the rest fatal."""
+    kind = RetriableProviderError if is_oom(exc) else FatalProviderError
+    return kind(f"{what}: {exc}")
 
 
 class TorchEngine(Provider):
@@ -75,11 +90,7 @@ class TorchEngine(Provider):
     # -- metadata -------------------------------------------------------------------------
     @property
     def device(self) -> str:
-        if self._missing or self._config.force_cpu:
-            return "cpu"
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return torch_device(bool(self._missing) or self._config.force_cpu)
 
     def available_models(self) -> list[str]:
         if self._missing:
@@ -136,7 +147,6 @@ class TorchEngine(Provider):
             yield
 
     def failure(self, exc: BaseException, what: str) -> ProviderError:
-        """Remember ``exc`` for health; out-of-memory is retriable (fallbacks), the rest fatal."""
+        """Remember ``exc`` for health; :func:`inference_failure`."""
         self._last_error = f"{what}: {exc}"
-        kind = RetriableProviderError if is_oom(exc) else FatalProviderError
-        return kind(f"{what}: {exc}")
+        return inference_failure(exc, what)

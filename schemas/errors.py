@@ -26,6 +26,7 @@ GatewayError
 ├── ProviderError           500-class provider failure
 │   ├── RetriableProviderError  503 timeouts, 429/5xx upstream, OOM; safe to retry
 │   └── FatalProviderError      500 the provider failed in a way retrying cannot fix
+├── SummaryFailed           502  the summary endpoint (STT_SUMMARY_API_BASE) failed or is down
 └── ServiceUnavailable      503  capacity exhausted or dependency down (carries retry_after)
 """
 
@@ -187,6 +188,15 @@ class FatalProviderError(ProviderError):
     status_code = 500
     error_type = "server_error"
     default_code = "provider_error"
+
+
+class SummaryFailed(GatewayError):
+    """The chat endpoint that writes summaries failed (after its retries) or is not allowed.
+    A job's summary failure is a warning, never the job's failure; on demand it is a 502."""
+
+    status_code = 502
+    error_type = "server_error"
+    default_code = "summary_failed"
 
 
 class ServiceUnavailable(GatewayError):

@@ -206,6 +206,7 @@ class TranscriptionPayload(BaseModel):
     granularities: frozenset[Granularity] = frozenset()
     chunking: ChunkConfig = Field(default_factory=ChunkConfig)
     force: bool = False
+    summarize: bool = False  # a meeting summary (STT_SUMMARY_API_BASE) stored with the transcript
     audit: dict[str, str] = Field(default_factory=dict)
     webhook: WebhookSpec | None = None  # callback_url: an event at the terminal state
 
@@ -286,14 +287,16 @@ class JobList(BaseModel):
 
 class JobStage(str, Enum):
     """The steps of a transcription job, in the order a job enters them (a job skips those it
-    does not need: ``merging`` without chunks, ``diarization`` unless asked, ``vocabulary``
-    unless one applies). Entered stages are recorded in the job row so the event stream, in any
-    API replica, can replay them."""
+    does not need: ``merging`` without chunks, ``diarization`` and ``emotion`` unless asked,
+    ``vocabulary`` unless one applies, ``summary`` unless asked). Entered stages are recorded in
+    the job row so the event stream, in any API replica, can replay them."""
 
     TRANSCRIBING = "transcribing"
     MERGING = "merging"
     DIARIZATION = "diarization"
     VOCABULARY = "vocabulary"
+    EMOTION = "emotion"
+    SUMMARY = "summary"
     SAVING = "saving"
 
 

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from schemas.summary import Summary
+
 
 class Media(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -24,6 +26,7 @@ class Media(BaseModel):
     model: str | None = None
     transcript: str
     analysis_details: dict[str, Any]
+    summary: Summary | None = None
     job_id: str | None = None
     created_at: datetime
     updated_at: datetime

@@ -83,3 +83,8 @@ class TranscriptionOptions(BaseModel):
     diarization: DiarizationOptions | None = None  # None: no diarization
     vocabulary: dict[str, str] | None = None  # post-correction: heard -> written
     enhance: bool | None = None  # the enhancement stage; None: as STT_ENHANCE says
+    # each channel transcribed on its own, its speaker named by the channel (multichannel.py)
+    multichannel: bool = False
+    # role names for the speakers: channel order, or order of first appearance (roles.py)
+    speaker_roles: tuple[str, ...] | None = Field(None, min_length=1, max_length=MAX_SPEAKERS)
+    emotion: bool = False  # an emotion class per segment (speech emotion recognition)

@@ -10,7 +10,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 WarningCode = Literal[
-    "low_sample_rate", "low_level", "clipping", "mostly_silence", "very_short_speech"
+    "low_sample_rate",
+    "low_level",
+    "clipping",
+    "mostly_silence",
+    "very_short_speech",
+    "summary_failed",  # a job's summary could not be made (Docs/Transcript_Intelligence.md)
 ]
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.emotion import Emotion, EmotionSummary
 from schemas.quality import AudioWarning, Enhancement, QualityReport
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -47,19 +48,25 @@ class TimedSegment(BaseModel):
 
 
 class Segment(TimedSegment):
-    """One decoded segment. The optional decoder fields feed OpenAI's ``verbose_json``."""
+    """One decoded segment. The optional decoder fields feed OpenAI's ``verbose_json``;
+    ``channel``: the audio channel (0-based) it was heard on, for ``multichannel=true``."""
 
+    channel: int | None = None
     seek: int = 0
     tokens: list[int] | None = None
     temperature: float | None = None
     avg_logprob: float | None = None
     compression_ratio: float | None = None
     no_speech_prob: float | None = None
+    # speech emotion recognition by the gateway (``emotion=true``), after any diarization
+    emotion: Emotion | None = None
 
 
 class Diarization(BaseModel):
     enabled: bool = False
     speakers: int | None = None
+    # speaker label -> role name, when the request named ``speaker_roles``
+    roles: dict[str, str] | None = None
 
 
 class Usage(BaseModel):
@@ -83,6 +90,7 @@ class TranscriptMetadata(BaseModel):
     quality: QualityReport | None = None
     warnings: list[AudioWarning] | None = None
     enhancement: Enhancement | None = None  # STT_ENHANCE applied
+    emotion: EmotionSummary | None = None  # requests with ``emotion=true``
 
 
 class Transcript(BaseModel):
@@ -170,6 +178,30 @@ class SegmentNormaliser:
 
 def join_text(segments: Sequence[Segment]) -> str:
     return " ".join(s.text for s in segments)
+
+
+def combined_metadata(parts: Sequence[Transcript], **extra: Any) -> TranscriptMetadata:
+    """The metadata of a transcript made of ``parts`` (chunks, channels): the first part's
+    provider, model and language probability, the parts' processing and queue times summed,
+    and the enhancement of the part that needed the largest gain."""
+    first = parts[0].metadata
+    enhanced = [p.metadata.enhancement for p in parts if p.metadata.enhancement is not None]
+    return TranscriptMetadata(
+        provider=first.provider,
+        model=first.model,
+        processing_ms=sum(p.metadata.processing_ms for p in parts),
+        queue_latency_ms=sum(p.metadata.queue_latency_ms for p in parts),
+        task=first.task,
+        language_probability=first.language_probability,
+        enhancement=max(enhanced, key=lambda e: e.gain_db, default=None),
+        **extra,
+    )
+
+
+def majority_language(parts: Sequence[Transcript]) -> str:
+    """The language most of ``parts`` were transcribed in."""
+    languages = [p.language for p in parts]
+    return max(set(languages), key=languages.count)
 
 
 def build_transcript(

@@ -47,6 +47,15 @@ def shared_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_emotion_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random wav2vec2 emotion classifier saved for this session (STT_EMOTION_MODEL)."""
+    pytest.importorskip("transformers")
+    from tests.providers.tiny_models import build_tiny_emotion
+
+    return build_tiny_emotion(tmp_path_factory.mktemp("emotion") / "tiny-emotion")
+
+
+@pytest.fixture(scope="session")
 def model_server(shared_data_dir: Path) -> Iterator[str]:
     """One live server with the real models, shared by the end-to-end tests of a session."""
     settings = load_settings(_env_file=None, data_dir=shared_data_dir, max_file_size_mb=2)

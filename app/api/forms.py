@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from app.core.config import Settings
 from app.core.json_input import loads
+from app.services.transcription.roles import parse_roles
 from app.services.vocabulary import parse_vocabulary
 from schemas.errors import CapabilityNotSupported, InvalidRequest
 from schemas.languages import normalise_language
@@ -60,15 +61,20 @@ class TranscriptionForm(BaseModel):
     hotwords: str | None = Field(None, max_length=1000)
     vad_filter: bool | None = None
     chunk_length: int | None = Field(None, ge=1, le=30)
-    # gateway extensions: diarization, vocabulary, fallback order (Docs/Providers.md)
+    # gateway extensions: diarization, vocabulary, emotion, fallback order (Docs/Providers.md,
+    # Docs/Transcript_Intelligence.md)
     diarize: bool | None = None
     num_speakers: int | None = Field(None, ge=1, le=MAX_SPEAKERS)
     min_speakers: int | None = Field(None, ge=1, le=MAX_SPEAKERS)
     max_speakers: int | None = Field(None, ge=1, le=MAX_SPEAKERS)
     vocabulary: str | None = Field(None, max_length=100_000)
+    emotion: bool = False
     fallback_models: tuple[str, ...] = Field((), max_length=8)
     # gateway extension: the enhancement stage (Docs/Transcript_Intelligence.md#enhancement)
     enhance: bool | None = None
+    # gateway extensions: per-channel transcription, role names (Docs/Transcript_Intelligence.md)
+    multichannel: bool = False
+    speaker_roles: str | None = Field(None, max_length=1000)
 
     @field_validator("chunking_strategy")
     @classmethod
@@ -173,10 +179,15 @@ def build_options(form: TranscriptionForm, task: Task, settings: Settings) -> Tr
             )
     if form.enhance and form.stream:  # deltas are decoded from the audio as uploaded
         raise CapabilityNotSupported(
-            "enhance=true cannot be combined with stream=true", param="enhance"
+            "enhance=true cannot be combined with stream=true", param="stream"
+        )
+    if form.emotion and form.stream:  # deltas go out before the segment audio is classified
+        raise CapabilityNotSupported(
+            "emotion recognition cannot be combined with stream=true", param="stream"
         )
     vad = form.vad_filter if form.vad_filter is not None else form.chunking_strategy is not None
     vocabulary = parse_vocabulary(form.vocabulary) if form.vocabulary else None
+    diarization = None if form.multichannel else diarization_options(form, settings)
     return TranscriptionOptions(
         task=task,
         language=language,
@@ -192,13 +203,50 @@ def build_options(form: TranscriptionForm, task: Task, settings: Settings) -> Tr
         vad_filter=vad,
         vad_parameters=form.vad_parameters(),
         chunk_length=form.chunk_length,
-        diarization=diarization_options(form, settings),
+        diarization=diarization,
         vocabulary=vocabulary,
         enhance=form.enhance,
+        multichannel=check_multichannel(form),
+        speaker_roles=speaker_roles(form, diarization),
+        emotion=form.emotion,
     )
 
 
 CAPTION_FORMATS = frozenset({ResponseFormat.SRT, ResponseFormat.VTT})
+
+
+def check_multichannel(form: TranscriptionForm) -> bool:
+    """``multichannel=true`` is refused with ``stream=true`` (each channel is transcribed in a
+    pass of its own, so segments cannot leave in time order) and with speaker hints (each
+    channel is one speaker; the diarizer is not run)."""
+    if not form.multichannel:
+        return False
+    if form.stream:
+        raise CapabilityNotSupported(
+            "multichannel cannot be combined with stream=true", param="multichannel"
+        )
+    for hint in ("num_speakers", "min_speakers", "max_speakers"):
+        if getattr(form, hint) is not None:
+            raise InvalidRequest(
+                f"{hint} does not apply to multichannel=true: each channel is one speaker",
+                param=hint,
+            )
+    return True
+
+
+def speaker_roles(
+    form: TranscriptionForm, diarization: DiarizationOptions | None
+) -> tuple[str, ...] | None:
+    """``speaker_roles`` parsed; they name speakers, so diarization or multichannel must be on."""
+    if form.speaker_roles is None:
+        return None
+    roles = parse_roles(form.speaker_roles)
+    if diarization is None and not form.multichannel:
+        raise InvalidRequest(
+            "speaker_roles needs speakers: set diarize=true or multichannel=true",
+            param="speaker_roles",
+        )
+    return roles
 
 
 def diarization_options(form: TranscriptionForm, settings: Settings) -> DiarizationOptions | None:

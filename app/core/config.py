@@ -27,6 +27,8 @@ from schemas.languages import normalise_language
 CONFIG_SECTION = "STT-Settings"
 DEFAULT_CONFIG_FILE = Path("Config_Files/config.txt")
 _SECRET_MARKERS = ("KEY", "SECRET", "PASSWORD", "TOKEN")
+#: a bound on the summary prompts' own tokens (app.services.summaries.prompts, about 200)
+SUMMARY_PROMPT_TOKENS = 256
 
 
 class ConfigError(ValueError):
@@ -216,6 +218,8 @@ class Settings(BaseSettings):
     diarization_device: Literal["cpu", "cuda"] = _env("STT_DIARIZATION_DEVICE", "cpu")
     diarization_threshold: float = _env("STT_DIARIZATION_THRESHOLD", 0.35, gt=0, lt=2)
     diarization_max_speakers: int = _env("STT_DIARIZATION_MAX_SPEAKERS", 8, ge=1, le=16)
+    # multichannel=true: channels transcribed at most (Docs/Transcript_Intelligence.md)
+    max_audio_channels: int = _env("STT_MAX_AUDIO_CHANNELS", 8, ge=2, le=64)
     language_detection_model: str = _env("STT_LANGUAGE_DETECTION_MODEL", "faster-whisper:base")
     vocabulary: dict[str, str] = _env("STT_VOCABULARY", {})
     vocabulary_file: Path | None = _env("STT_VOCABULARY_FILE", None)
@@ -237,6 +241,19 @@ class Settings(BaseSettings):
     enhance_max_gain_db: float = _env("STT_ENHANCE_MAX_GAIN_DB", 40.0, ge=0, le=80)
     enhance_highpass_hz: float = _env("STT_ENHANCE_HIGHPASS_HZ", 80.0, ge=0, le=4000)
     enhance_lowpass_hz: float = _env("STT_ENHANCE_LOWPASS_HZ", 7600.0, ge=0, le=8000)
+    # meeting summaries by an OpenAI-compatible chat endpoint (off unless a base URL is set)
+    summary_api_base: str | None = _env("STT_SUMMARY_API_BASE", None, max_length=2048)
+    summary_api_key: SecretStr | None = _env("STT_SUMMARY_API_KEY", None)
+    summary_model: str | None = _env("STT_SUMMARY_MODEL", None, max_length=200)
+    summary_context_tokens: int = _env("STT_SUMMARY_CONTEXT_TOKENS", 8192, ge=512, le=2_000_000)
+    summary_answer_tokens: int = _env("STT_SUMMARY_ANSWER_TOKENS", 1024, ge=64, le=32_768)
+    summary_timeout_s: float = _env("STT_SUMMARY_TIMEOUT_S", 120.0, gt=0, le=3600)
+    summary_max_retries: int = _env("STT_SUMMARY_MAX_RETRIES", 2, ge=0, le=10)
+    summary_backoff_s: float = _env("STT_SUMMARY_BACKOFF_S", 1.0, ge=0, le=60)
+    summary_json_mode: bool = _env("STT_SUMMARY_JSON_MODE", True)
+    # speech emotion recognition for emotion=true: a local checkpoint directory or a hub id
+    emotion_model: str = _env("STT_EMOTION_MODEL", "")
+    emotion_batch_size: int = _env("STT_EMOTION_BATCH_SIZE", 8, ge=1, le=64)
 
     @field_validator(
         "transformers_models",
@@ -280,6 +297,22 @@ class Settings(BaseSettings):
                 )
         if 0 < self.enhance_lowpass_hz <= self.enhance_highpass_hz:
             raise ValueError("STT_ENHANCE_LOWPASS_HZ must be above STT_ENHANCE_HIGHPASS_HZ")
+        return self
+
+    @model_validator(mode="after")
+    def _summaries_coherent(self) -> Settings:
+        if not self.summary_api_base:
+            return self
+        if urlsplit(self.summary_api_base).scheme not in ("http", "https"):
+            raise ValueError("STT_SUMMARY_API_BASE must be an http(s) URL")
+        if not self.summary_model:
+            raise ValueError("STT_SUMMARY_API_BASE needs STT_SUMMARY_MODEL (the chat model)")
+        if self.summary_context_tokens < 3 * self.summary_answer_tokens + SUMMARY_PROMPT_TOKENS:
+            raise ValueError(
+                f"STT_SUMMARY_CONTEXT_TOKENS must be at least 3 x STT_SUMMARY_ANSWER_TOKENS + "
+                f"{SUMMARY_PROMPT_TOKENS}: room for the instructions, the answer and two partial "
+                "notes to merge"
+            )
         return self
 
     @model_validator(mode="after")

@@ -122,6 +122,12 @@ DEPENDENCY_ERRORS = Counter(
 WEBHOOK_DELIVERIES = Counter(
     "audio_stt_webhook_deliveries", "Webhook events enqueued and attempts, by outcome", ("outcome",)
 )
+SUMMARIES = Counter("audio_stt_summaries", "Summaries made, by outcome (ok, failed)", ("outcome",))
+SUMMARY_CALLS = Counter(
+    "audio_stt_summary_calls",
+    "Chat completions asked for summaries, by step (map, reduce)",
+    ("step",),
+)
 WEBHOOK_PENDING = Gauge(
     "audio_stt_webhook_outbox_pending", "Webhook events not yet delivered or given up"
 )
@@ -189,6 +195,14 @@ def record_job_event(event: str) -> None:
 
 def record_webhook(outcome: str) -> None:
     WEBHOOK_DELIVERIES.labels(bounded(outcome)).inc()
+
+
+def record_summary(outcome: str) -> None:
+    SUMMARIES.labels(bounded(outcome)).inc()
+
+
+def record_summary_call(step: str) -> None:
+    SUMMARY_CALLS.labels(bounded(step)).inc()
 
 
 def set_webhook_pending(count: int) -> None:

@@ -91,6 +91,32 @@ class MediaRepository:
         ).one()
         return _to_media(row), False
 
+    def set_summary(
+        self,
+        conn: Connection,
+        media_id: str,
+        owner: str,
+        *,
+        summary: dict[str, Any] | None,
+        analysis_details: dict[str, Any],
+        now: datetime,
+    ) -> Media:
+        """Store a summary made later (a deduplicated job, ``POST /v1/media/{id}/summary``) and
+        the transcript details it changed (its warnings). Raises :class:`NotFound` when the
+        owner has no such row (e.g. it was deleted meanwhile)."""
+        values: dict[str, Any] = {"analysis_details": analysis_details, "updated_at": now}
+        if summary is not None:
+            values["summary"] = summary
+        row = conn.execute(
+            media.update()
+            .where(media.c.id == media_id, media.c.owner == owner)
+            .values(**values)
+            .returning(*media.c)
+        ).first()
+        if row is None:
+            raise NotFound(f"no media with id '{media_id}'", param="id", code="media_not_found")
+        return _to_media(row)
+
     def delete(self, conn: Connection, media_id: str, owner: str) -> Media:
         """Delete the owner's media row, its embedding chunks and the chunk transcripts of the
         jobs that produced it. Raises :class:`NotFound` when the owner has no such row."""

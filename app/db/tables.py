@@ -115,6 +115,7 @@ media = sa.Table(
     sa.Column("model", sa.String(200)),
     sa.Column("transcript", sa.Text, nullable=False),
     sa.Column("analysis_details", sa.JSON, nullable=False),
+    sa.Column("summary", sa.JSON),  # schemas.summary.Summary, when one was made
     sa.Column("job_id", sa.String(40)),
     _ts("created_at"),
     _ts("updated_at"),

@@ -104,8 +104,8 @@ def test_retention_deletes_audio_nobody_else_uses(
         assert job.media_id is not None
         media = service.get_media("alice", job.media_id)
         assert media.audio_ref is None and media.content_hash  # metadata stays
-        transcript = service.result_of("alice", job)
-        assert transcript is not None and transcript.text == media.transcript
+        result = service.result_of("alice", job)
+        assert result is not None and result.transcript == media.transcript
     assert bob.media_id and service.get_media("bob", bob.media_id).audio_ref is not None
 
 

@@ -20,7 +20,7 @@ from prometheus_client import REGISTRY
 from app.core.config import Settings
 from tests.conftest import SettingsFactory
 from tests.jobs.conftest import TABLES
-from tests.jobs.support import REPO, spawn_gateway, wait_for, wait_http, write_wav
+from tests.jobs.support import REPO, post_upload, spawn_gateway, wait_for, wait_http, write_wav
 from tests.support.jobs import wait_job
 from tests.support.server import free_port, running_server
 from tests.support.webhooks import Receiver, webhook_receiver
@@ -58,17 +58,6 @@ def wait_recorded(client: httpx.Client, job_id: str) -> None:
     )
 
 
-def submit(client: httpx.Client, audio: Path, **fields: str) -> dict[str, Any]:
-    with open(audio, "rb") as handle:
-        reply = client.post(
-            "/v1/audio/jobs",
-            files={"file": (audio.name, handle, "audio/wav")},
-            data={"model": "mock", **fields},
-        )
-    assert reply.status_code == 202, reply.text
-    return reply.json()  # type: ignore[no-any-return]
-
-
 def _deliveries(outcome: str) -> float:
     sample = REGISTRY.get_sample_value("audio_stt_webhook_deliveries_total", {"outcome": outcome})
     return sample or 0.0
@@ -78,7 +67,7 @@ def test_signed_event_with_transcript_reaches_the_receiver(
     hook_settings: Settings, receiver: Receiver, tmp_path: Path
 ) -> None:
     with running_server(hook_settings) as url, httpx.Client(base_url=url, timeout=30) as client:
-        created = submit(
+        created = post_upload(
             client,
             write_wav(tmp_path / "a.wav", 1.0),
             callback_url=receiver.url,
@@ -114,7 +103,7 @@ def test_a_failing_receiver_gets_the_event_once_it_recovers(
     receiver.answers = [500, 500]
     before = {o: _deliveries(o) for o in ("retry", "delivered")}
     with running_server(hook_settings) as url, httpx.Client(base_url=url, timeout=30) as client:
-        job = submit(client, write_wav(tmp_path / "a.wav"), callback_url=receiver.url)
+        job = post_upload(client, write_wav(tmp_path / "a.wav"), callback_url=receiver.url)
         wait_for(lambda: len(receiver.delivered()) == 1, 20, "the webhook after two failures")
         wait_recorded(client, job["id"])
         webhook = client.get(f"/v1/audio/jobs/{job['id']}").json()["webhook"]
@@ -174,7 +163,7 @@ def test_killed_gateway_delivers_the_event_after_restart(
     base = f"http://127.0.0.1:{port}"
     wait_http(f"{base}/health")
     with httpx.Client(base_url=base, timeout=30) as client:
-        job = submit(client, write_wav(tmp_path / "a.wav"), callback_url=receiver.url)
+        job = post_upload(client, write_wav(tmp_path / "a.wav"), callback_url=receiver.url)
         assert wait_job(client, job["id"])["status"] == "succeeded"
     wait_for(lambda: _webhook(base, job["id"]).get("status") == "pending", 20, "a failed try")
     os.kill(first.pid, signal.SIGKILL)
@@ -222,7 +211,7 @@ def test_two_gateways_on_one_postgresql_deliver_each_event_once(
     clients = [httpx.Client(base_url=base, timeout=30) for base in bases]
     try:
         ids = [
-            submit(
+            post_upload(
                 clients[i % 2],
                 write_wav(tmp_path / f"{i}.wav", 0.3, seed=i),
                 callback_url=receiver.url,

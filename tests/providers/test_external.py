@@ -13,7 +13,8 @@ import pytest
 from loguru import logger
 
 from providers.base import AudioInput
-from providers.external import ExternalConfig, ExternalProvider, parse_retry_after
+from providers.external import ExternalConfig, ExternalProvider
+from providers.http_retry import parse_retry_after
 from schemas.errors import FatalProviderError, ModelNotFound, RetriableProviderError
 from schemas.options import Task, TranscriptionOptions
 

@@ -1,5 +1,6 @@
 """Tiny randomly initialised models, built and saved inside the test session (nothing is
-downloaded): a multilingual Whisper for the transformers provider, a CTC model for NeMo."""
+downloaded): a multilingual Whisper for the transformers provider, a CTC model for NeMo, a
+wav2vec2 emotion classifier for the emotion stage."""
 
 from __future__ import annotations
 
@@ -124,4 +125,45 @@ def build_tiny_nemo(target: Path) -> Path:
         model.decoder.decoder_layers[0].bias[0] += 2.0
     target.parent.mkdir(parents=True, exist_ok=True)
     model.save_to(str(target))
+    return target
+
+
+EMOTION_LABELS = ("neutral", "happy", "sad", "angry")
+
+
+def build_tiny_emotion(target: Path) -> Path:
+    """A 1-layer, 32-wide Wav2Vec2ForSequenceClassification over :data:`EMOTION_LABELS` with
+    its feature extractor. Weights drawn wide (``initializer_range`` 0.5) so that the class
+    depends on the input: different clips get different labels and scores."""
+    import torch
+    from transformers import (
+        Wav2Vec2Config,
+        Wav2Vec2FeatureExtractor,
+        Wav2Vec2ForSequenceClassification,
+    )
+
+    config = Wav2Vec2Config(
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(16,) * 7,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+        classifier_proj_size=16,
+        initializer_range=0.5,
+        # layer norm and an attention mask, as the large / XLS-R SER checkpoints: padding in a
+        # batch leaves a clip's result alone (wav2vec2-base's group norm would shift it a little)
+        feat_extract_norm="layer",
+        do_stable_layer_norm=True,
+        id2label=dict(enumerate(EMOTION_LABELS)),
+        label2id={label: i for i, label in enumerate(EMOTION_LABELS)},
+    )
+    torch.manual_seed(0)
+    model = Wav2Vec2ForSequenceClassification(config)
+    target.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(target)
+    Wav2Vec2FeatureExtractor(
+        feature_size=1, sampling_rate=16_000, return_attention_mask=True
+    ).save_pretrained(target)
     return target

@@ -47,6 +47,7 @@ def test_other_tenants_resources_are_invisible(make_client: ClientFactory) -> No
                 ("GET", f"{prefix}/media/{media_id}"),
                 ("GET", f"{prefix}/media/{media_id}/transcript"),
                 ("GET", f"{prefix}/media/{media_id}/events"),
+                ("POST", f"{prefix}/media/{media_id}/summary"),
                 ("DELETE", f"{prefix}/media/{media_id}"),
             )
             for method, path in mine:

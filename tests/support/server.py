@@ -1,4 +1,5 @@
-"""A real uvicorn server on a free loopback port, run in a background thread."""
+"""A real uvicorn server on a free loopback port, run in a background thread: the gateway
+(:func:`running_server`) or any other ASGI app (:func:`serving`, e.g. a fake upstream)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import uvicorn
 
@@ -22,17 +24,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(settings: Settings) -> Iterator[str]:
-    """Start the app with ``settings``; yields its base URL (``http://127.0.0.1:PORT``)."""
+def serving(app: Any, **options: Any) -> Iterator[str]:
+    """Serve ``app``; yields its base URL (``http://127.0.0.1:PORT``)."""
     port = free_port()
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host="127.0.0.1",
         port=port,
         log_config=None,
         lifespan="on",
         ws="websockets-sansio",
-        **server_options(settings),
+        **options,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -47,3 +49,10 @@ def running_server(settings: Settings) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+@contextmanager
+def running_server(settings: Settings) -> Iterator[str]:
+    """Start the app with ``settings``; yields its base URL (``http://127.0.0.1:PORT``)."""
+    with serving(create_app(settings), **server_options(settings)) as url:
+        yield url

@@ -178,6 +178,6 @@ def test_the_enhance_form_field(make_settings: SettingsFactory) -> None:
         refused = post(client, enhance="true", stream="true")
         assert refused.status_code == 400
         assert refused.json()["error"]["code"] == "capability_not_supported"
-        assert refused.json()["error"]["param"] == "enhance"
+        assert refused.json()["error"]["param"] == "stream"
         invalid = post(client, enhance="loud")
         assert invalid.status_code == 400 and invalid.json()["error"]["param"] == "enhance"

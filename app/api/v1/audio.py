@@ -92,6 +92,7 @@ async def _handle(request: Request, gateway: GatewayDep, task: Task, user: Princ
         )
         # Admission before decoding: a request that cannot be served soon gets its 503 now,
         # and queued requests wait with their upload on disk, not decoded in memory.
+        channels = await service.channels(path) if options.multichannel else None  # mono: 400
         ticket = await service.admit(path)
         handed_over = False  # to the SSE response, which releases the ticket when it ends
         try:
@@ -107,7 +108,7 @@ async def _handle(request: Request, gateway: GatewayDep, task: Task, user: Princ
                     _sse(service, ticket, audio, target, options), release=ticket.release
                 )
             transcript = await cancel_on_disconnect(
-                request, lambda: service.transcribe(ticket, audio, chain, options)
+                request, lambda: service.transcribe(ticket, audio, chain, options, channels)
             )
         finally:
             if not handed_over:

@@ -14,16 +14,18 @@ from starlette.concurrency import run_in_threadpool
 from app.api.deps import GatewayDep, JobsUser
 from app.api.forms import TranscriptionForm, build_options, invalid_request_from, parse_form
 from app.api.openapi import AUDIO_FILE, body_schema
-from app.api.v1.results import FormatDep, render_response
+from app.api.v1.results import FormatDep, render_response, render_result
 from app.core import tracing
 from app.core.json_input import parse_json
 from app.core.request_limits import UploadLimits
 from app.services.jobs import events
 from app.services.jobs.handler import JOB_DURATION
+from app.services.jobs.media import transcript_of
 from app.services.jobs.service import JobRequest, JobService
 from app.services.jobs.url_ingest import UrlPolicy
-from app.services.transcription.audio import check_container, check_duration
-from app.services.transcription.formats import RenderOptions, render
+from app.services.summaries.summarizer import require
+from app.services.transcription.audio import check_channels, check_container, check_duration
+from app.services.transcription.formats import RenderOptions
 from app.services.transcription.upload import UploadedFile, receive_form
 from schemas.errors import InvalidRequest
 from schemas.jobs import (
@@ -58,6 +60,7 @@ class JobFields(BaseModel):
     max_attempts: int | None = Field(None, ge=1, le=20)
     callback_url: str | None = Field(None, max_length=2048)  # Docs/Webhooks.md
     callback_include_transcript: bool = False
+    summarize: bool = False  # a meeting summary (Docs/Transcript_Intelligence.md)
 
 
 def _service(gateway: GatewayDep) -> JobService:
@@ -84,6 +87,8 @@ def _build_request(
     options = build_options(form, job.task, gateway.settings)
     gateway.pipeline.check(options)  # e.g. diarization asked but not available here
     gateway.registry.resolve(form.model, job.task)  # unknown models fail now, not in a worker
+    if job.summarize:
+        require(gateway.summarizer, "summarize")  # 400 where no chat endpoint is configured
     payload = TranscriptionPayload(
         source=source,
         model=form.model,
@@ -96,6 +101,7 @@ def _build_request(
             overlap_seconds=job.chunk_overlap_seconds,
         ),
         force=job.force,
+        summarize=job.summarize,
         webhook=(
             WebhookSpec(url=job.callback_url, include_transcript=job.callback_include_transcript)
             if job.callback_url
@@ -154,6 +160,9 @@ async def _submit_upload(
     await run_in_threadpool(
         partial(check_duration, file.path, max_duration_s=limit, setting=JOB_DURATION)
     )
+    if job_request.payload.options.multichannel:  # mono: 400 now (a URL's, when fetched)
+        channels = gateway.settings.max_audio_channels
+        await run_in_threadpool(partial(check_channels, file.path, max_channels=channels))
     return await run_in_threadpool(
         _service(gateway).submit_upload, owner, job_request, file.path, idempotency_key
     )
@@ -277,10 +286,11 @@ async def get_job(
     service = _service(gateway)
     job = await run_in_threadpool(service.get, principal.user_id, job_id)
     result = None
-    transcript = await run_in_threadpool(service.result_of, principal.user_id, job)
-    if transcript is not None:  # succeeded, and its media not deleted
+    media = await run_in_threadpool(service.result_of, principal.user_id, job)
+    if media is not None:  # succeeded, and its media not deleted
         fmt, granularities = query.choose(job)
-        result = render(transcript, fmt, RenderOptions.of(gateway.settings, granularities))
+        options = RenderOptions.of(gateway.settings, granularities)
+        result = render_result(transcript_of(media), fmt, options, media.summary)
     webhook = await run_in_threadpool(service.webhook_of, principal.user_id, job.id)
     return JobPublic.of(job, result, webhook)
 
@@ -291,9 +301,10 @@ async def get_job_result(
 ) -> Response:
     service = _service(gateway)
     job = await run_in_threadpool(service.get, principal.user_id, job_id)
-    transcript = await run_in_threadpool(service.transcript, principal.user_id, job)
+    media = await run_in_threadpool(service.result_media, principal.user_id, job)
     fmt, granularities = query.choose(job)
-    return render_response(transcript, fmt, RenderOptions.of(gateway.settings, granularities))
+    options = RenderOptions.of(gateway.settings, granularities)
+    return render_response(transcript_of(media), fmt, options, media.summary)
 
 
 @router.post("/audio/jobs/{job_id}/cancel", response_model=JobPublic, summary="Cancel a job")

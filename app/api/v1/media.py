@@ -1,5 +1,5 @@
 """The Media DB over HTTP: ``/v1/media`` (list), ``/v1/media/{id}`` (read, delete), its
-transcript and audit events."""
+transcript, its summary (made again on demand) and audit events."""
 
 from __future__ import annotations
 
@@ -13,9 +13,12 @@ from app.api.deps import GatewayDep, JobsUser
 from app.api.v1.jobs import _service
 from app.api.v1.results import render_response
 from app.services.jobs.media import transcript_of
+from app.services.summaries.summarizer import mark_failure, require
 from app.services.transcription.formats import RenderOptions
+from schemas.errors import ErrorEnvelope
 from schemas.media import AuditEvent, Media
 from schemas.options import Granularity, ResponseFormat
+from schemas.summary import Summary
 
 router = APIRouter(tags=["media"])
 
@@ -80,7 +83,35 @@ async def get_media_transcript(
 ) -> Response:
     media = await run_in_threadpool(_service(gateway).get_media, principal.user_id, media_id)
     options = RenderOptions.of(gateway.settings, frozenset(granularities or ()))
-    return render_response(transcript_of(media), fmt, options)
+    return render_response(transcript_of(media), fmt, options, media.summary)
+
+
+_SUMMARY_ERRORS: dict[int | str, dict[str, object]] = {
+    502: {
+        "model": ErrorEnvelope,
+        "description": "The summary endpoint (STT_SUMMARY_API_BASE) failed after its retries",
+    }
+}
+
+
+@router.post(
+    "/media/{media_id}/summary",
+    response_model=Summary,
+    responses=_SUMMARY_ERRORS,
+    summary="Make (again) the meeting summary of a stored transcript",
+)
+async def make_summary(media_id: str, gateway: GatewayDep, principal: JobsUser) -> Summary:
+    """Summarise the stored transcript now and store the summary (replacing one made before).
+    400 where summaries are not configured, 502 when the chat endpoint fails."""
+    user = principal.user_id
+    service = _service(gateway)
+    media = await run_in_threadpool(service.get_media, user, media_id)  # 404 if not yours
+    summarizer = require(gateway.summarizer)
+    transcript = transcript_of(media)
+    summary = await run_in_threadpool(summarizer.summarize, transcript)
+    transcript = mark_failure(transcript, None)  # an earlier job's failure no longer applies
+    await run_in_threadpool(service.save_summary, user, media.id, transcript, summary, user)
+    return summary
 
 
 @router.get(

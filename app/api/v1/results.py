@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -11,13 +11,31 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from app.services.transcription.formats import FORMATS, RenderOptions, render
 from schemas.jobs import Job, TranscriptionPayload
 from schemas.options import Granularity, ResponseFormat
+from schemas.summary import Summary
 from schemas.transcript import Transcript
 
 
-def render_response(
-    transcript: Transcript, fmt: ResponseFormat, options: RenderOptions
-) -> Response:
+def render_result(
+    transcript: Transcript,
+    fmt: ResponseFormat,
+    options: RenderOptions,
+    summary: Summary | None = None,
+) -> str | dict[str, Any]:
+    """A transcript in ``fmt``; a stored one's ``json`` also carries its ``summary`` when one
+    was made (Docs/Transcript_Intelligence.md)."""
     body = render(transcript, fmt, options)
+    if summary is not None and fmt is ResponseFormat.JSON and isinstance(body, dict):
+        body["summary"] = summary.model_dump(mode="json")
+    return body
+
+
+def render_response(
+    transcript: Transcript,
+    fmt: ResponseFormat,
+    options: RenderOptions,
+    summary: Summary | None = None,
+) -> Response:
+    body = render_result(transcript, fmt, options, summary)
     if isinstance(body, str):
         return PlainTextResponse(body, media_type=FORMATS[fmt].media_type)
     return JSONResponse(body)

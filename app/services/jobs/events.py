@@ -10,8 +10,9 @@ job is planned; 1 for a job transcribed whole, which has no chunk events)::
 
     1                stage transcribing
     2 + k            chunk k's text (k = 0 .. N-1, sent in audio order once chunks 0..k are done)
-    2 + N + j        stage merging (j=0), diarization (1), vocabulary (2), saving (3)
-    6 + N            done (the job reached succeeded, failed, cancelled or dead)
+    2 + N + j        stage merging (j=0), diarization (1), vocabulary (2), emotion (3),
+                     summary (4), saving (5)
+    8 + N            done (the job reached succeeded, failed, cancelled or dead)
 
 Stages a job skips leave gaps. ``job`` events (status and progress snapshots) are not part of the
 sequence: they carry the id of the last sequence event before them, are coalesced while nothing
@@ -29,6 +30,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from app.services.jobs.chunking import ChunkMerger, cut_points
+from app.services.transcription.multichannel import interleave
 from schemas.errors import InvalidRequest
 from schemas.jobs import (
     ChunkStatus,
@@ -40,13 +42,20 @@ from schemas.jobs import (
     JobStageEvent,
     entered_stages,
 )
-from schemas.transcript import SegmentNormaliser, Transcript, join_text
+from schemas.transcript import Segment, SegmentNormaliser, Transcript, join_text
 from workers.sdk import JobQueue
 
 POLL_S = 0.5
 KEEPALIVE_S = 15.0
 RETRY_MS = 2000
-LATER_STAGES = (JobStage.MERGING, JobStage.DIARIZATION, JobStage.VOCABULARY, JobStage.SAVING)
+LATER_STAGES = (
+    JobStage.MERGING,
+    JobStage.DIARIZATION,
+    JobStage.VOCABULARY,
+    JobStage.EMOTION,
+    JobStage.SUMMARY,
+    JobStage.SAVING,
+)
 
 
 @dataclass(frozen=True)
@@ -116,15 +125,36 @@ class ChunkTexts:
     (:class:`~schemas.transcript.SegmentNormaliser`) once, in audio order, exactly as the
     handler's ``merge_chunks`` and ``build_transcript`` treat the whole recording, so a text is
     final when sent and the texts joined are the merged transcript's text.
+
+    A multichannel job's chunks (their ``metadata.channels`` says how many channels) are merged
+    channel by channel, as the handler merges them, and interleaved by time.
     """
 
     def __init__(self, plan: Sequence[JobChunk]) -> None:
-        spans = [(c.start, c.end) for c in plan]
-        duration = spans[-1][1]  # the plan's last span ends where the recording does
-        self._merger = ChunkMerger(spans)
-        self._normaliser = SegmentNormaliser(duration)
-        self._bounds = [0.0, *cut_points(spans), duration]
+        self._spans = [(c.start, c.end) for c in plan]
+        self._duration = self._spans[-1][1]  # the plan's last span ends where the recording does
+        self._bounds = [0.0, *cut_points(self._spans), self._duration]
+        self._mergers: list[tuple[ChunkMerger, SegmentNormaliser]] = []  # one per channel
+        self._count = 0  # segments sent so far (ids continue across chunks)
         self.texts: list[JobChunkText] = []
+
+    def _merged(self, transcript: Transcript) -> list[Segment]:
+        channels = (transcript.metadata.model_extra or {}).get("channels")
+        if not self._mergers:
+            self._mergers = [
+                (ChunkMerger(self._spans), SegmentNormaliser(self._duration))
+                for _ in range(channels or 1)
+            ]
+        if not channels:
+            merger, normaliser = self._mergers[0]
+            return normaliser.add(merger.add(transcript.segments))
+        parts = [
+            normaliser.add(merger.add([s for s in transcript.segments if s.channel == channel]))
+            for channel, (merger, normaliser) in enumerate(self._mergers)
+        ]
+        segments = interleave(parts, first_id=self._count)
+        self._count += len(segments)
+        return segments
 
     def extend(self, chunks: Sequence[JobChunk]) -> None:
         """Add the next chunks (done, in audio order, from chunk ``len(texts)`` on)."""
@@ -132,8 +162,7 @@ class ChunkTexts:
             k = len(self.texts)
             if chunk.idx != k or chunk.status is not ChunkStatus.DONE:
                 return  # rows gone (the media was deleted): nothing more to send
-            part = self._merger.add(Transcript.model_validate(chunk.transcript).segments)
-            segments = self._normaliser.add(part)
+            segments = self._merged(Transcript.model_validate(chunk.transcript))
             self.texts.append(
                 JobChunkText(
                     chunk=k,

@@ -6,6 +6,14 @@ Long recordings are planned into chunks (``job_chunks``) that any idle worker ma
 worker dies resumes with the chunks that were done. Provider calls go through ``infer`` (the
 gateway's bounded inference pool when the worker runs inside ``serve``), measured by
 :class:`WorkerTranscription` (its wait for a turn becomes ``metadata.queue_latency_ms``).
+A job with ``summarize`` gets a meeting summary (the ``summary`` stage) before it is saved; a
+summary that cannot be made is a ``summary_failed`` warning in the transcript, never a failure.
+
+``multichannel=true``: chunks are planned on the downmix as for any job (a cut falls where all
+channels are quiet); a chunk's worker decodes that span of each channel from the stored file in
+turn, transcribes it, and saves the chunk's channels together (segments carry ``channel``). The
+merge joins each channel's chunks on their own, then interleaves the channels by time. So a
+worker holds the downmix (its own job) plus one channel's chunk, never all channels at once.
 """
 
 from __future__ import annotations
@@ -23,15 +31,31 @@ from app.db.ids import utcnow
 from app.db.media_repo import MediaRepository
 from app.services.jobs.audio_store import AudioStore
 from app.services.jobs.chunking import ChunkTranscript, merge_chunks, plan_chunks, shift_segments
-from app.services.jobs.media import MediaWriter, options_hash
+from app.services.jobs.media import MediaWriter, options_hash, transcript_of
 from app.services.jobs.retention import AudioJanitor
 from app.services.jobs.url_ingest import UrlPolicy, download
-from app.services.transcription.audio import decode_file, decode_span
+from app.services.summaries.summarizer import Summarizer, mark_failure, require
+from app.services.transcription.audio import check_channels, decode_file, decode_span
+from app.services.transcription.multichannel import (
+    ChannelReader,
+    channels_transcript,
+    transcribe_channels,
+)
 from app.services.transcription.pipeline import TranscriptionPipeline
 from app.services.transcription.service import Infer, WorkerTranscription, call_directly
 from providers.base import AudioInput
+from schemas.errors import InvalidRequest, SummaryFailed
 from schemas.jobs import ChunkStatus, Job, JobChunk, JobStage, TranscriptionPayload
-from schemas.transcript import Transcript, TranscriptMetadata, build_transcript
+from schemas.media import Media
+from schemas.summary import Summary
+from schemas.transcript import (
+    Segment,
+    Transcript,
+    build_transcript,
+    combined_metadata,
+    majority_language,
+    normalise_segments,
+)
 from workers.runner import Completion, JobContext, JobHandler, WorkerInfo
 from workers.sdk import JobQueue
 
@@ -50,8 +74,10 @@ class TranscriptionHandler(JobHandler):
         pipeline: TranscriptionPipeline,
         store: AudioStore,
         infer: Infer = call_directly,
+        summarizer: Summarizer | None = None,
     ) -> None:
         self.settings = settings
+        self.summarizer = summarizer
         self.queue = queue
         self.pipeline = pipeline
         self.registry = pipeline.registry
@@ -73,9 +99,11 @@ class TranscriptionHandler(JobHandler):
             if existing is not None:
                 logger.info("job {}: same audio and options as media {}", ctx.job.id, existing.id)
                 reuse: dict[str, Any] = {"deduplicated": True}
-                return self._completion(ctx, payload, reuse, lambda _conn: existing.id)
+                return self._completion(ctx, payload, reuse, self._reuse(ctx, payload, existing))
         self.pipeline.check(payload.options)  # e.g. diarization asked but not available
         audio = self._decode(payload)
+        if payload.options.multichannel:
+            self._channel_count(payload)  # a URL's mono audio is refused before transcribing
         ctx.stage(JobStage.TRANSCRIBING.value)
         merged = self._transcribe_job(ctx, audio, payload)
         ctx.checkpoint()
@@ -83,6 +111,9 @@ class TranscriptionHandler(JobHandler):
         transcript = self.transcription.finalize(
             merged, audio, payload.options, lambda step: ctx.stage(JobStage(step).value)
         )
+        summary = None
+        if payload.summarize:
+            transcript, summary = self._summarize(ctx, transcript)
         ctx.stage(JobStage.SAVING.value)
         job, keep_audio = ctx.job, not self.settings.delete_audio_after_transcription
 
@@ -96,10 +127,49 @@ class TranscriptionHandler(JobHandler):
                 actor=ctx.worker.worker_id,
                 keep_audio=keep_audio,
                 now=utcnow(),
+                summary=summary,
             )
 
         result: dict[str, Any] = {"deduplicated": False, "duration": transcript.duration}
         return self._completion(ctx, payload, result, save)
+
+    def _summarize(
+        self, ctx: JobContext, transcript: Transcript
+    ) -> tuple[Transcript, Summary | None]:
+        """The ``summary`` stage: the transcript (with a ``summary_failed`` warning when the
+        summary could not be made) and the summary, if made."""
+        ctx.stage(JobStage.SUMMARY.value)
+        try:
+            summary = require(self.summarizer, "summarize").summarize(transcript, ctx.checkpoint)
+        except (SummaryFailed, InvalidRequest) as exc:
+            logger.warning("job {}: no summary: {}", ctx.job.id, exc.message)
+            return mark_failure(transcript, exc.message), None
+        return mark_failure(transcript, None), summary
+
+    def _reuse(
+        self, ctx: JobContext, payload: TranscriptionPayload, existing: Media
+    ) -> Callable[[Any], str]:
+        """A deduplicated job saves nothing, unless it asks for a summary the media lacks."""
+        if not payload.summarize or existing.summary is not None:
+            return lambda _conn: existing.id
+        transcript, summary = self._summarize(ctx, transcript_of(existing))
+        ctx.stage(JobStage.SAVING.value)
+        job, actor = ctx.job, ctx.worker.worker_id
+
+        def save(conn: Any) -> str:
+            self.media.save_summary(
+                conn,
+                media_id=existing.id,
+                owner=existing.owner,
+                transcript=transcript,
+                summary=summary,
+                actor=actor,
+                now=utcnow(),
+                job_id=job.id,
+            )
+            return existing.id
+
+        return save
 
     def _completion(
         self,
@@ -152,10 +222,36 @@ class TranscriptionHandler(JobHandler):
                 path, max_duration_s=self.settings.job_max_audio_duration_s, setting=JOB_DURATION
             )
 
-    def _decode_span(self, payload: TranscriptionPayload, start: float, end: float) -> AudioInput:
+    def _decode_span(
+        self, payload: TranscriptionPayload, start: float, end: float, channel: int | None = None
+    ) -> AudioInput:
         assert payload.source.audio_ref is not None
         with self.store.local_path(payload.source.audio_ref) as path:
-            return decode_span(path, start, end)
+            return decode_span(path, start, end, channel)
+
+    def _channel_count(self, payload: TranscriptionPayload) -> int:
+        assert payload.source.audio_ref is not None
+        with self.store.local_path(payload.source.audio_ref) as path:
+            return check_channels(path, max_channels=self.settings.max_audio_channels)
+
+    def _transcribe_span(
+        self, payload: TranscriptionPayload, audio: AudioInput | None, start: float, end: float
+    ) -> Transcript:
+        """``[start, end)`` seconds of the recording: sliced from the downmix ``audio`` the
+        job's own worker holds, else decoded; with ``multichannel`` each channel's span is
+        decoded from the stored file and transcribed in turn (times relative to ``start``)."""
+        if payload.options.multichannel:
+            channels = ChannelReader(
+                self._channel_count(payload),
+                lambda channel: self._decode_span(payload, start, end, channel),
+            )
+            return transcribe_channels(
+                channels, lambda part: self._transcribe(payload, part), end - start
+            )
+        if audio is None:
+            return self._transcribe(payload, self._decode_span(payload, start, end))
+        first, last = int(start * audio.sample_rate), int(end * audio.sample_rate)
+        return self._transcribe(payload, AudioInput(audio.samples[first:last]))
 
     def _transcribe(self, payload: TranscriptionPayload, audio: AudioInput) -> Transcript:
         """One span through the fallback chain (GPU, its CPU twin, configured alternates).
@@ -189,7 +285,7 @@ class TranscriptionHandler(JobHandler):
         spans = self._spans(payload, audio)
         if len(spans) == 1:
             ctx.progress(0, 1)
-            transcript = self._transcribe(payload, audio)
+            transcript = self._transcribe_span(payload, audio, 0.0, audio.duration)
             ctx.progress(1, 1)
             return transcript
         chunks = self.queue.plan_chunks(ctx.lease, spans)  # idle workers may help
@@ -207,7 +303,7 @@ class TranscriptionHandler(JobHandler):
             if not worked:
                 self.queue.wait_for_work(mark, 0.5)  # other workers hold the rest
         ctx.stage(JobStage.MERGING.value)
-        return self._merge(chunks, audio)
+        return self._merge(chunks, audio, payload)
 
     def _work_on_chunk(
         self,
@@ -224,15 +320,11 @@ class TranscriptionHandler(JobHandler):
             f"{chunk.job_id}#{chunk.idx}", lambda: self._renew_chunk(chunk)
         )
         try:
-            if audio is None or payload is None:  # helping another job: decode only the chunk
+            if payload is None:  # helping another job: decode only the chunk
                 job = self.queue.get(chunk.job_id)
                 assert job is not None
                 payload = TranscriptionPayload.model_validate(job.payload)
-                part_audio = self._decode_span(payload, chunk.start, chunk.end)
-            else:
-                first = int(chunk.start * audio.sample_rate)
-                part_audio = AudioInput(audio.samples[first : int(chunk.end * audio.sample_rate)])
-            part = self._transcribe(payload, part_audio)
+            part = self._transcribe_span(payload, audio, chunk.start, chunk.end)
             tracked.check()
             segments = shift_segments(part.segments, chunk.start)
             stored = part.model_copy(update={"segments": segments}).model_dump(mode="json")
@@ -248,30 +340,34 @@ class TranscriptionHandler(JobHandler):
     def assist(self, worker: WorkerInfo) -> bool:
         return self._work_on_chunk(worker, None, None, None)
 
-    def _merge(self, chunks: list[JobChunk], audio: AudioInput) -> Transcript:
+    def _merge(
+        self, chunks: list[JobChunk], audio: AudioInput, payload: TranscriptionPayload
+    ) -> Transcript:
         parts = [Transcript.model_validate(c.transcript) for c in chunks]
-        segments = merge_chunks(
-            [
-                ChunkTranscript(c.start, c.end, p.segments)
-                for c, p in zip(chunks, parts, strict=True)
-            ]
-        )
-        first = parts[0].metadata
-        languages = [p.language for p in parts]
-        enhanced = [p.metadata.enhancement for p in parts if p.metadata.enhancement is not None]
-        return build_transcript(
-            segments=segments,
-            language=max(set(languages), key=languages.count),
+        language = majority_language(parts)
+        tokens = sum(p.usage.tokens or 0 for p in parts) or None
+
+        def merged(channel: int | None = None) -> list[Segment]:
+            return merge_chunks(
+                [
+                    ChunkTranscript(c.start, c.end, [s for s in p.segments if s.channel == channel])
+                    for c, p in zip(chunks, parts, strict=True)
+                ]
+            )
+
+        if not payload.options.multichannel:
+            return build_transcript(
+                segments=merged(),
+                language=language,
+                duration=audio.duration,
+                metadata=combined_metadata(parts, chunks=len(parts)),
+                tokens=tokens,
+            )
+        count = self._channel_count(payload)
+        return channels_transcript(
+            [normalise_segments(merged(channel), audio.duration) for channel in range(count)],
+            language=language,
             duration=audio.duration,
-            metadata=TranscriptMetadata(
-                provider=first.provider,
-                model=first.model,
-                processing_ms=sum(p.metadata.processing_ms for p in parts),
-                queue_latency_ms=sum(p.metadata.queue_latency_ms for p in parts),
-                task=first.task,
-                language_probability=first.language_probability,
-                chunks=len(parts),
-                enhancement=max(enhanced, key=lambda e: e.gain_db, default=None),
-            ),
-            tokens=sum(p.usage.tokens or 0 for p in parts) or None,
+            metadata=combined_metadata(parts, chunks=len(parts), channels=count),
+            tokens=tokens,
         )

@@ -5,6 +5,8 @@ hash): the plain ``transcript`` text plus ``analysis_details`` (the canonical tr
 text: segments, words, language, duration, diarization, provider metadata), transcript slices
 for embedding pipelines (``UnvectorizedMediaChunks``) and an audit event (``created`` or
 ``updated``; ``failed`` when a job ends without a transcript), whose actor is the worker id.
+A meeting summary, when one was asked for and made, is stored in ``summary`` (with a
+``summarized`` audit event), with the transcript or later (:meth:`MediaWriter.save_summary`).
 """
 
 from __future__ import annotations
@@ -18,17 +20,25 @@ from sqlalchemy.engine import Connection
 from app.db.media_repo import MediaRepository
 from schemas.jobs import Job, TranscriptionPayload
 from schemas.media import Media, MediaChunk
+from schemas.options import TranscriptionOptions
+from schemas.summary import Summary
 from schemas.transcript import Segment, Transcript
 
 EMBEDDING_CHUNK_CHARS = 1000
 
 
+# options added after media was first stored: left out of the hash while unset, so audio
+# transcribed before them is still found again
+LATER_OPTIONS = ("multichannel", "speaker_roles", "emotion", "enhance")
+
+
 def options_hash(payload: TranscriptionPayload, model_label: str) -> str:
     """What makes two transcriptions of the same audio the same (rendering excluded)."""
-    data = {
-        "model": model_label,
-        "options": payload.options.model_dump(mode="json"),  # diarization included
-    }
+    options = payload.options.model_dump(mode="json")  # diarization included
+    for name in LATER_OPTIONS:
+        if options[name] == TranscriptionOptions.model_fields[name].default:
+            del options[name]
+    data = {"model": model_label, "options": options}
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
@@ -88,6 +98,7 @@ class MediaWriter:
         actor: str,
         now: datetime,
         keep_audio: bool = True,
+        summary: Summary | None = None,
     ) -> str:
         """Upsert the media row, its embedding chunks and a ``created``/``updated`` audit event
         by ``actor`` (the worker). Without ``keep_audio`` the row does not reference the stored
@@ -108,6 +119,7 @@ class MediaWriter:
                 "model": transcript.metadata.model,
                 "transcript": transcript.text,
                 "analysis_details": transcript.model_dump(mode="json", exclude={"text"}),
+                "summary": summary.model_dump(mode="json") if summary else None,
                 "job_id": job.id,
             },
             now,
@@ -125,7 +137,55 @@ class MediaWriter:
             details={"source": media.source, "duration": transcript.duration},
             now=now,
         )
+        if summary is not None:
+            self._summarized(conn, media, summary, actor, job.id, now)
         return media.id
+
+    def save_summary(
+        self,
+        conn: Connection,
+        *,
+        media_id: str,
+        owner: str,
+        transcript: Transcript,
+        summary: Summary | None,
+        actor: str | None,
+        now: datetime,
+        job_id: str | None = None,
+    ) -> Media:
+        """Store ``summary`` on an existing row (or, with ``None``, only the transcript's
+        ``summary_failed`` warning), with a ``summarized`` audit event by ``actor``."""
+        stored = self.repo.set_summary(
+            conn,
+            media_id,
+            owner,
+            summary=summary.model_dump(mode="json") if summary else None,
+            analysis_details=transcript.model_dump(mode="json", exclude={"text"}),
+            now=now,
+        )
+        if summary is not None:
+            self._summarized(conn, stored, summary, actor, job_id, now)
+        return stored
+
+    def _summarized(
+        self,
+        conn: Connection,
+        media: Media,
+        summary: Summary,
+        actor: str | None,
+        job_id: str | None,
+        now: datetime,
+    ) -> None:
+        self.repo.add_event(
+            conn,
+            owner=media.owner,
+            event="summarized",
+            media_id=media.id,
+            job_id=job_id,
+            actor=actor,
+            details={"model": summary.model, "chunks": summary.chunks},
+            now=now,
+        )
 
     def record_failure(self, conn: Connection, job: Job, now: datetime) -> None:
         """A ``failed`` audit event by the worker that ended the job (``dead`` or ``failed``)."""

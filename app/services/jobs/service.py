@@ -20,7 +20,7 @@ from app.core.limits import enforce_job_cap
 from app.db.ids import utcnow
 from app.db.media_repo import MediaRepository
 from app.services.jobs.audio_store import AudioStore, StoredAudio
-from app.services.jobs.media import transcript_of
+from app.services.jobs.media import MediaWriter, transcript_of
 from app.services.jobs.retention import AudioJanitor
 from app.services.jobs.webhooks import WebhookOutbox
 from schemas.errors import InvalidRequest, NotFound
@@ -32,6 +32,7 @@ from schemas.jobs import (
     TranscriptionPayload,
 )
 from schemas.media import AuditEvent, Media
+from schemas.summary import Summary
 from schemas.transcript import Transcript
 from schemas.webhooks import WebhookPublic
 from workers.sdk import JobQueue
@@ -198,22 +199,25 @@ class JobService:
         self.queue.signal()  # a job that ended now has a webhook event to deliver
         return job
 
-    def transcript(self, owner: str, job: Job) -> Transcript:
+    def result_media(self, owner: str, job: Job) -> Media:
+        """A succeeded job's media row (its transcript and summary); 400 before that."""
         if job.status is not JobStatus.SUCCEEDED or job.media_id is None:
             raise InvalidRequest(
                 f"job {job.id} is {job.status.value}; its transcript is not available",
                 param="id",
                 code="job_not_finished",
             )
-        return transcript_of(self.get_media(owner, job.media_id))
+        return self.get_media(owner, job.media_id)
 
-    def result_of(self, owner: str, job: Job) -> Transcript | None:
-        """A succeeded job's transcript; None before that, or once its media was deleted."""
+    def transcript(self, owner: str, job: Job) -> Transcript:
+        return transcript_of(self.result_media(owner, job))
+
+    def result_of(self, owner: str, job: Job) -> Media | None:
+        """A succeeded job's media row; None before that, or once its media was deleted."""
         if job.status is not JobStatus.SUCCEEDED or job.media_id is None:
             return None
         with self.queue.db.read() as conn:
-            media = self.media.get(conn, job.media_id, owner)
-        return transcript_of(media) if media is not None else None
+            return self.media.get(conn, job.media_id, owner)
 
     # -- media ----------------------------------------------------------------------------
     def get_media(self, owner: str, media_id: str) -> Media:
@@ -237,6 +241,22 @@ class JobService:
             self._audit(conn, owner, "deleted", actor, details, media_id=media.id)
         self.janitor.remove(orphan)
         return media
+
+    def save_summary(
+        self, owner: str, media_id: str, transcript: Transcript, summary: Summary, actor: str
+    ) -> Media:
+        """Store a summary made on demand (and ``transcript``, its warnings updated) on the
+        owner's media row, with a ``summarized`` audit event; 404 if the row is gone."""
+        with self.queue.db.write() as conn:
+            return MediaWriter(self.media).save_summary(
+                conn,
+                media_id=media_id,
+                owner=owner,
+                transcript=transcript,
+                summary=summary,
+                actor=actor,
+                now=utcnow(),
+            )
 
     def media_events(self, owner: str, media_id: str) -> list[AuditEvent]:
         with self.queue.db.read() as conn:

@@ -2,7 +2,9 @@
 
 Sniffing reads the file's leading bytes and accepts only known audio/video container signatures,
 so random bytes never reach FFmpeg's permissive probing (which would "decode" noise). Decoding is
-blocking and must be called from a worker thread.
+blocking and must be called from a worker thread. It yields the downmix of all channels, or one
+channel of a multichannel file (``channel=``, for ``multichannel=true``: each channel is decoded
+in a pass of its own, so only one channel is held at a time).
 """
 
 from __future__ import annotations
@@ -88,10 +90,47 @@ def check_duration(path: Path, *, max_duration_s: float, setting: str) -> None:
         raise _too_long(seconds, max_duration_s, setting)
 
 
+def channel_count(path: Path) -> int:
+    """How many channels the first audio stream of ``path`` has (0 when it has none or cannot
+    be read: decoding will say why)."""
+    try:
+        container = av.open(str(path), mode="r", metadata_errors="ignore")
+    except av.FFmpegError:
+        return 0
+    with container:
+        streams = container.streams.audio
+        return int(streams[0].channels) if streams else 0
+
+
+def check_channels(path: Path, *, max_channels: int) -> int:
+    """The channel count of ``path`` for ``multichannel=true``: 400 for mono audio and for
+    more than ``max_channels`` (``STT_MAX_AUDIO_CHANNELS``) channels."""
+    count = channel_count(path)
+    if 0 < count < 2:
+        raise InvalidRequest(
+            "multichannel=true needs audio with two or more channels; this file is mono",
+            param="multichannel",
+            code="mono_audio",
+        )
+    if count > max_channels:
+        raise InvalidRequest(
+            f"the audio has {count} channels; multichannel=true transcribes at most "
+            f"{max_channels} (STT_MAX_AUDIO_CHANNELS)",
+            param="multichannel",
+            code="too_many_channels",
+        )
+    return count
+
+
 def decode_file(
-    path: Path, *, max_duration_s: float, setting: str = DURATION_SETTING
+    path: Path,
+    *,
+    max_duration_s: float,
+    setting: str = DURATION_SETTING,
+    channel: int | None = None,
 ) -> AudioInput:
-    """Sniff, then decode the first audio stream to mono 16 kHz float32.
+    """Sniff, then decode the first audio stream to mono 16 kHz float32: the downmix, or only
+    ``channel`` (0-based).
 
     Error messages describe the audio, never the server's file (the upload's temporary path);
     ``setting`` names the duration cap in the refusal of audio that is too long.
@@ -114,7 +153,8 @@ def decode_file(
         declared = _declared_duration(container, stream)
         if declared is not None and declared > max_duration_s + 1:
             raise _too_long(declared, max_duration_s, setting)
-        samples = _decode_stream(container, stream, max_duration_s, declared, setting)
+        resampler = _Resampler(stream, channel)
+        samples = _decode_stream(container, stream, resampler, max_duration_s, declared, setting)
         source_rate = int(stream.rate)
     if samples.size == 0:
         raise AudioDecodeError("the file contains no decodable audio", param="file")
@@ -128,11 +168,11 @@ def decode_file(
     return AudioInput(samples, source_rate=source_rate)
 
 
-def decode_span(path: Path, start: float, end: float) -> AudioInput:
-    """Only ``[start, end)`` seconds of ``path``, mono 16 kHz: the decoder seeks to the key
-    frame before ``start`` and stops at ``end``, so a worker that transcribes one chunk of an
-    hour-long recording holds that chunk, not the hour (the file was checked when it was
-    submitted and decoded whole by the job's own worker)."""
+def decode_span(path: Path, start: float, end: float, channel: int | None = None) -> AudioInput:
+    """Only ``[start, end)`` seconds of ``path``, mono 16 kHz (the downmix, or ``channel``):
+    the decoder seeks to the key frame before ``start`` and stops at ``end``, so a worker that
+    transcribes one chunk of an hour-long recording holds that chunk, not the hour (the file
+    was checked when it was submitted and decoded whole by the job's own worker)."""
     with av.open(str(path), mode="r", metadata_errors="ignore") as container:
         stream = container.streams.audio[0]
         # a whole-file decode starts at the stream's first sample (e.g. after an MP3's encoder
@@ -142,7 +182,7 @@ def decode_span(path: Path, start: float, end: float) -> AudioInput:
             base = float(stream.start_time * stream.time_base)
         if start > 0 and stream.time_base is not None:
             container.seek(int((start + base) / stream.time_base), stream=stream, backward=True)
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        resampler = _Resampler(stream, channel)
         buffer = _SampleBuffer(int((end - start) * SAMPLE_RATE) + SAMPLE_RATE)
         origin: float | None = None  # audio time of the first decoded sample
         try:
@@ -152,7 +192,7 @@ def decode_span(path: Path, start: float, end: float) -> AudioInput:
                     origin = frame.time - base if frame.time is not None else 0.0
                 frame.pts = None
                 for out in resampler.resample(frame):
-                    buffer.append(out.to_ndarray().reshape(-1))
+                    buffer.append(out)
                 if origin + buffer.size / SAMPLE_RATE >= end + SPAN_MARGIN_S:
                     break
         except av.FFmpegError as exc:
@@ -233,14 +273,36 @@ class _SampleBuffer:
         return self._data[: self.size]
 
 
+class _Resampler:
+    """Frames to 16 kHz float32 sample arrays: the downmix (``channel`` ``None``) or one
+    channel (resampled planar with the stream's layout, that channel's plane kept)."""
+
+    def __init__(self, stream: av.audio.stream.AudioStream, channel: int | None) -> None:
+        if channel is not None and not 0 <= channel < stream.channels:
+            raise InvalidRequest(
+                f"the audio has no channel {channel}", param="multichannel", code="no_channel"
+            )
+        self._channel = channel
+        if channel is None:
+            self._inner = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        else:
+            self._inner = av.AudioResampler(format="fltp", rate=SAMPLE_RATE)
+
+    def resample(self, frame: av.AudioFrame | None) -> list[np.ndarray]:
+        outs = [out.to_ndarray() for out in self._inner.resample(frame)]
+        if self._channel is None:
+            return [data.reshape(-1) for data in outs]
+        return [data[self._channel] for data in outs]
+
+
 def _decode_stream(
     container: av.container.InputContainer,
     stream: av.audio.stream.AudioStream,
+    resampler: _Resampler,
     max_duration_s: float,
     declared_s: float | None,
     setting: str,
 ) -> np.ndarray:
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
     limit = int(max_duration_s * SAMPLE_RATE)
     expected = min(declared_s or 60.0, max_duration_s + 1) * SAMPLE_RATE
     buffer = _SampleBuffer(int(expected * 1.01) + SAMPLE_RATE)
@@ -249,11 +311,11 @@ def _decode_stream(
             raise_if_cancelled()
             frame.pts = None  # let the resampler ignore gaps/jitter in source timestamps
             for out in resampler.resample(frame):
-                buffer.append(out.to_ndarray().reshape(-1))
+                buffer.append(out)
             if buffer.size > limit:
                 raise _too_long(buffer.size / SAMPLE_RATE, max_duration_s, setting)
         for out in resampler.resample(None):
-            buffer.append(out.to_ndarray().reshape(-1))
+            buffer.append(out)
     except av.FFmpegError as exc:
         raise AudioDecodeError(
             f"audio data is corrupt after {buffer.size / SAMPLE_RATE:.2f}s: {_reason(exc)}",

@@ -14,10 +14,11 @@ from typing import Any
 
 from app.core.config import Settings
 from app.services.transcription.captions import CaptionRules, Cue, cues
+from app.services.transcription.roles import role_lines
 from schemas.errors import CapabilityNotSupported
 from schemas.languages import language_name
 from schemas.options import Granularity, ResponseFormat
-from schemas.transcript import Transcript
+from schemas.transcript import Segment, Transcript
 
 DEFAULT_CAPTIONS = CaptionRules()
 
@@ -73,6 +74,11 @@ def _logprobs(transcript: Transcript) -> list[dict[str, Any]]:
     ]
 
 
+def _emotion(segment: Segment) -> dict[str, Any]:
+    """A segment's ``emotion`` (a gateway extension) when the request asked for one."""
+    return {"emotion": segment.emotion.model_dump()} if segment.emotion else {}
+
+
 def render_json(transcript: Transcript, *, include_logprobs: bool = False) -> dict[str, Any]:
     body: dict[str, Any] = {
         "text": transcript.text,
@@ -108,6 +114,8 @@ def render_verbose_json(
                 "no_speech_prob": s.no_speech_prob or 0.0,
             }
             | ({"speaker": s.speaker} if s.speaker else {})
+            | _channel(s)
+            | _emotion(s)
             for s in transcript.segments
         ]
     if Granularity.WORD in granularities:
@@ -119,6 +127,18 @@ def render_verbose_json(
     body["usage"] = openai_usage(transcript)
     body["metadata"] = transcript.metadata.model_dump()
     return body
+
+
+def _channel(segment: Segment) -> dict[str, int]:
+    """``{"channel": i}`` for a segment of a multichannel transcript, else nothing."""
+    return {} if segment.channel is None else {"channel": segment.channel}
+
+
+def render_text(transcript: Transcript) -> str:
+    """The text, or with ``speaker_roles`` one ``role: text`` line per speaker turn."""
+    if transcript.diarization.roles is not None:
+        return role_lines(transcript)
+    return transcript.text + "\n"
 
 
 def render_diarized_json(transcript: Transcript) -> dict[str, Any]:
@@ -141,6 +161,8 @@ def render_diarized_json(transcript: Transcript) -> dict[str, Any]:
                 "text": s.text,
                 "speaker": s.speaker or "unknown",
             }
+            | _channel(s)
+            | _emotion(s)
             for s in transcript.segments
         ],
         "usage": openai_usage(transcript),
@@ -148,6 +170,7 @@ def render_diarized_json(transcript: Transcript) -> dict[str, Any]:
 
 
 JSON_MEDIA_TYPE = "application/json"
+
 
 @dataclass(frozen=True)
 class RenderOptions:
@@ -157,7 +180,6 @@ class RenderOptions:
     granularities: frozenset[Granularity] = frozenset()
     include_logprobs: bool = False
     captions: CaptionRules = DEFAULT_CAPTIONS
-
 
     @classmethod
     def of(
@@ -190,7 +212,7 @@ FORMATS: dict[ResponseFormat, OutputFormat] = {
     ResponseFormat.JSON: OutputFormat(
         JSON_MEDIA_TYPE, lambda t, o: render_json(t, include_logprobs=o.include_logprobs)
     ),
-    ResponseFormat.TEXT: OutputFormat("text/plain", lambda t, _o: t.text + "\n"),
+    ResponseFormat.TEXT: OutputFormat("text/plain", lambda t, _o: render_text(t)),
     ResponseFormat.VTT: OutputFormat("text/vtt", lambda t, o: render_vtt(t, o.captions)),
     ResponseFormat.SRT: OutputFormat(
         "application/x-subrip", lambda t, o: render_srt(t, o.captions)

@@ -7,10 +7,13 @@
    transcribing (``Capabilities.auto_language`` false, e.g. NeMo), detect it first with the
    multilingual detection model (``STT_LANGUAGE_DETECTION_MODEL``);
 3. the fallback chain (:func:`providers.fallback.run_chain`) with circuit breakers, setting
-   ``metadata.fallback_from`` when another target served the request;
-4. :meth:`TranscriptionPipeline.finalize`: speaker diarization when asked, then the custom
-   vocabulary (deployment dictionary merged with the request's), then the audio warnings
-   (``STT_AUDIO_WARNINGS``) on the whole recording as it was uploaded;
+   ``metadata.fallback_from`` when another target served the request; for
+   ``multichannel=true`` steps 1 to 3 run once per channel (``multichannel.py``);
+4. :meth:`TranscriptionPipeline.finalize`: speaker diarization when asked, the speaker roles
+   (``roles.py``), then the custom vocabulary (deployment dictionary merged with the
+   request's), then an emotion class per segment when asked (``emotion=true``,
+   ``STT_EMOTION_MODEL``), then the audio warnings (``STT_AUDIO_WARNINGS``) on the whole
+   recording as it was uploaded;
 5. :meth:`TranscriptionPipeline.assess`: the quality report (``STT_QUALITY_REPORT``), by the
    caller that measured the processing time.
 
@@ -30,10 +33,13 @@ from loguru import logger
 
 from app.services.transcription.audio_warnings import WarningThresholds, audio_warnings
 from app.services.transcription.enhance import EnhanceMode, EnhanceSettings, enhance
+from app.services.transcription.multichannel import ChannelReader, transcribe_channels
 from app.services.transcription.quality import QualityThresholds, quality_report
+from app.services.transcription.roles import apply_roles
 from app.services.vocabulary import Vocabulary, default_prompt
 from providers.base import AudioInput
 from providers.diarization import SpeakerDiarizer
+from providers.emotion import EmotionClassifier
 from providers.fallback import FallbackHook, run_chain
 from providers.registry import ProviderRegistry, Resolved
 from schemas.errors import CapabilityNotSupported
@@ -75,18 +81,42 @@ class TranscriptionPipeline:
     quality: QualityThresholds | None = None  # None: no quality report
     warnings: WarningThresholds | None = None  # None: no audio warnings
     enhancement: EnhanceSettings = field(default_factory=EnhanceSettings)  # default: off
+    emotion: EmotionClassifier | None = None  # None: emotion=true is refused
 
     def run(
-        self, audio: AudioInput, chain: Sequence[Resolved], options: TranscriptionOptions
+        self,
+        audio: AudioInput,
+        chain: Sequence[Resolved],
+        options: TranscriptionOptions,
+        channels: ChannelReader | None = None,
     ) -> Transcript:
-        """Transcribe ``audio`` with the first target of ``chain`` that works, then finalize."""
+        """Transcribe ``audio`` (or each of its ``channels``, for ``multichannel=true``) with
+        the first target of ``chain`` that works, then finalize on ``audio``."""
         self.check(options)
-        return self.finalize(self.transcribe(audio, chain, options), audio, options)
+        if channels is None:
+            transcript = self.transcribe(audio, chain, options)
+        else:
+            transcript = self.transcribe_channels(channels, chain, options, audio.duration)
+        return self.finalize(transcript, audio, options)
+
+    def transcribe_channels(
+        self,
+        channels: ChannelReader,
+        chain: Sequence[Resolved],
+        options: TranscriptionOptions,
+        duration: float,
+    ) -> Transcript:
+        """:meth:`transcribe` each channel in turn, labelled and merged by time."""
+        return transcribe_channels(
+            channels, lambda audio: self.transcribe(audio, chain, options), duration
+        )
 
     def check(self, options: TranscriptionOptions) -> None:
         """Fail before any transcription when ``options`` ask for what this deployment lacks."""
         if options.diarization is not None and not (self.diarizer and self.diarizer.available):
             self._require_diarizer()
+        if options.emotion:
+            self._require_emotion()
 
     def transcribe(
         self, audio: AudioInput, chain: Sequence[Resolved], options: TranscriptionOptions
@@ -123,19 +153,27 @@ class TranscriptionPipeline:
         options: TranscriptionOptions,
         on_step: Callable[[str], None] | None = None,
     ) -> Transcript:
-        """Diarization (when ``options.diarization`` is set), the custom vocabulary (when one
-        applies), then the audio warnings; ``on_step("diarization")`` / ``on_step("vocabulary")``
-        as each begins."""
+        """Diarization (when ``options.diarization`` is set), the speaker roles, the custom
+        vocabulary (when one applies), emotions (when ``options.emotion``), then the audio
+        warnings; ``on_step("diarization")`` / ``("vocabulary")`` / ``("emotion")`` as each
+        begins."""
         if options.diarization is not None:
             if on_step is not None:
                 on_step("diarization")
             transcript = diarize_transcript(
                 transcript, audio, options.diarization, diarizer=self.diarizer
             )
+        if options.speaker_roles:
+            transcript = apply_roles(transcript, options.speaker_roles)
         vocabulary = self.vocabulary.merged(options.vocabulary)
         if vocabulary and on_step is not None:
             on_step("vocabulary")
         transcript = vocabulary.apply(transcript)
+        if options.emotion:
+            classifier = self._require_emotion()
+            if on_step is not None:
+                on_step("emotion")
+            transcript = classifier.label(transcript, audio)
         if self.warnings is not None:
             transcript = transcript.with_metadata(warnings=audio_warnings(audio, self.warnings))
         return transcript
@@ -165,6 +203,14 @@ class TranscriptionPipeline:
             f"diarization is unavailable on this deployment: {self.diarizer.missing}",
             param="diarize",
         )
+
+    def _require_emotion(self) -> EmotionClassifier:
+        if self.emotion is None or self.emotion.missing:
+            why = self.emotion.missing if self.emotion else "no emotion model (STT_EMOTION_MODEL)"
+            raise CapabilityNotSupported(
+                f"emotion recognition is unavailable on this deployment: {why}", param="emotion"
+            )
+        return self.emotion
 
     # -- language -------------------------------------------------------------------------
     def with_language(

@@ -20,8 +20,9 @@ import anyio
 
 from app.core import metrics, tracing
 from app.core.log_context import bind
-from app.services.transcription.audio import check_container, decode_file
+from app.services.transcription.audio import check_channels, check_container, decode_file
 from app.services.transcription.inference import InferencePool, Ticket
+from app.services.transcription.multichannel import ChannelReader
 from app.services.transcription.pipeline import TranscriptionPipeline
 from providers.base import AudioInput
 from providers.registry import Resolved
@@ -53,9 +54,11 @@ class TranscriptionService:
         pipeline: TranscriptionPipeline,
         *,
         max_audio_duration_s: float,
+        max_channels: int,
     ) -> None:
         self._pool = pool
         self._max_duration = max_audio_duration_s
+        self._max_channels = max_channels
         self._pipeline = pipeline
 
     @property
@@ -83,18 +86,34 @@ class TranscriptionService:
         """Decode ``path`` in ``ticket``'s turn."""
         return await ticket.call(partial(decode_file, path, max_duration_s=self._max_duration))
 
+    async def channels(self, path: Path) -> ChannelReader:
+        """The channels of ``path`` for ``multichannel=true`` (400 for mono audio or more than
+        ``STT_MAX_AUDIO_CHANNELS``), each decoded whole when read; reads only the header."""
+        count = await anyio.to_thread.run_sync(
+            partial(check_channels, path, max_channels=self._max_channels)
+        )
+
+        def read(channel: int) -> AudioInput:
+            return decode_file(path, max_duration_s=self._max_duration, channel=channel)
+
+        return ChannelReader(count, read)
+
     async def transcribe(
         self,
         ticket: Ticket,
         audio: AudioInput,
         chain: Sequence[Resolved],
         options: TranscriptionOptions,
+        channels: ChannelReader | None = None,
     ) -> Transcript:
         """``chain``: the requested target, then its fallbacks; the pipeline also diarizes and
-        applies the custom vocabulary as ``options`` ask (``transcription.pipeline``)."""
+        applies the custom vocabulary as ``options`` ask (``transcription.pipeline``).
+        ``channels``: transcribe each channel of the recording ``audio`` is the downmix of."""
         started = time.perf_counter()
         with transcription_span(chain[0], audio):
-            transcript = await ticket.call(self._pipeline.run, audio, list(chain), options)
+            transcript = await ticket.call(
+                self._pipeline.run, audio, list(chain), options, channels
+            )
         processing_s = time.perf_counter() - started
         transcript = _accounted(transcript, audio, processing_s, ticket.waited)
         return self._pipeline.assess(transcript, processing_s)
@@ -104,9 +123,10 @@ class TranscriptionService:
     ) -> Transcript:
         """Admission, then decoding and :meth:`transcribe` in one turn (``stt-gateway
         transcribe``; REST requests take these steps themselves, to cancel on disconnect)."""
+        channels = await self.channels(path) if options.multichannel else None
         async with self.turn(path) as ticket:
             audio = await self.decode(ticket, path)
-            return await self.transcribe(ticket, audio, chain, options)
+            return await self.transcribe(ticket, audio, chain, options, channels)
 
     async def detect_language(self, path: Path, model: str) -> tuple[LanguageDetection, float]:
         """The spoken language of the file at ``path`` by ``model`` and the audio's duration

@@ -1,0 +1,1 @@
+"""Meeting summaries of stored transcripts by an OpenAI-compatible chat endpoint."""
