@@ -20,6 +20,7 @@ from app.services.transcription.enhance import (
     measure_level,
     run_filters,
 )
+from app.services.transcription.multichannel import ChannelReader
 from app.services.transcription.pipeline import TranscriptionPipeline
 from app.services.vocabulary import Vocabulary
 from providers.base import AudioInput, SegmentStream
@@ -181,3 +182,23 @@ def test_the_enhance_form_field(make_settings: SettingsFactory) -> None:
         assert refused.json()["error"]["param"] == "stream"
         invalid = post(client, enhance="loud")
         assert invalid.status_code == 400 and invalid.json()["error"]["param"] == "enhance"
+
+
+def test_each_channel_is_enhanced_for_itself() -> None:
+    """multichannel=true: the quiet channel is raised, the loud one left alone, and the merged
+    transcript reports the gain the quiet channel needed."""
+    provider = Heard()
+    registry = ProviderRegistry(
+        {"mock": provider}, default_provider="mock", default_model="mock", translation_model="mock"
+    )
+    pipeline = TranscriptionPipeline(
+        registry, Vocabulary(), enhancement=EnhanceSettings(mode=EnhanceMode.AUTO)
+    )
+    tracks = [AudioInput(_tone(440, -50)), AudioInput(_tone(440, -22))]
+    channels = ChannelReader(2, lambda i: tracks[i])
+    downmix = AudioInput((tracks[0].samples + tracks[1].samples) / 2)
+    options = TranscriptionOptions(multichannel=True)
+    transcript = pipeline.run(downmix, registry.chain("mock"), options, channels)
+    assert provider.levels == pytest.approx([-20, -22], abs=0.5)
+    assert transcript.metadata.enhancement is not None
+    assert transcript.metadata.enhancement.gain_db == pytest.approx(30, abs=0.2)
