@@ -108,12 +108,15 @@ class Heard(MockProvider):
         self.levels.append(measure_level(audio, -50))
         return super().iter_segments(audio, options, model)
 
+    def registry(self) -> ProviderRegistry:
+        return ProviderRegistry(
+            {"mock": self}, default_provider="mock", default_model="mock", translation_model="mock"
+        )
+
 
 def test_the_pipeline_transcribes_the_enhanced_copy_and_warns_about_the_original() -> None:
     provider = Heard()
-    registry = ProviderRegistry(
-        {"mock": provider}, default_provider="mock", default_model="mock", translation_model="mock"
-    )
+    registry = provider.registry()
     pipeline = TranscriptionPipeline(
         registry,
         Vocabulary(),
@@ -147,9 +150,7 @@ def test_settings_choose_the_stage(make_settings: SettingsFactory) -> None:
 
 def test_a_request_turns_the_stage_on_or_off_over_the_setting() -> None:
     provider = Heard()
-    registry = ProviderRegistry(
-        {"mock": provider}, default_provider="mock", default_model="mock", translation_model="mock"
-    )
+    registry = provider.registry()
     pipeline = TranscriptionPipeline(registry, Vocabulary())  # STT_ENHANCE=off
     chain = registry.chain("mock")
     loud = AudioInput(_tone(440, -30))
@@ -188,9 +189,7 @@ def test_each_channel_is_enhanced_for_itself() -> None:
     """multichannel=true: the quiet channel is raised, the loud one left alone, and the merged
     transcript reports the gain the quiet channel needed."""
     provider = Heard()
-    registry = ProviderRegistry(
-        {"mock": provider}, default_provider="mock", default_model="mock", translation_model="mock"
-    )
+    registry = provider.registry()
     pipeline = TranscriptionPipeline(
         registry, Vocabulary(), enhancement=EnhanceSettings(mode=EnhanceMode.AUTO)
     )
