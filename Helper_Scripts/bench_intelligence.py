@@ -6,7 +6,8 @@ gateway does (16 kHz mono float32), transcribes it once with ``--model`` (defaul
 word per half second, instant; ``faster-whisper:tiny.en`` gives a real transcript and real
 confidences), then times each stage function alone, ``--repeat`` times, and prints the median
 and worst milliseconds: the audio warnings (``STT_AUDIO_WARNINGS``), the quality report
-(``STT_QUALITY_REPORT``) and, for comparison, the custom vocabulary with whole-word entries and
+(``STT_QUALITY_REPORT``), the enhancement stage (``STT_ENHANCE=on``: level, band-pass and
+gain over the whole clip) and, for comparison, the custom vocabulary with whole-word entries and
 regex rules. Then the emotion stage (``emotion=true``), ``--emotion-repeat`` times after one
 warm-up run that loads the model. ``--emotion-model``: ``tiny`` (default) is the tests' tiny
 random wav2vec2 classifier (the stage's own cost: cutting, feature extraction, batching, a
@@ -45,6 +46,7 @@ from app.bootstrap import build_pipeline, build_registry
 from app.core.config import Settings, load_settings
 from app.services.transcription.audio import decode_file
 from app.services.transcription.audio_warnings import WarningThresholds, audio_warnings
+from app.services.transcription.enhance import EnhanceMode, EnhanceSettings, enhance
 from app.services.transcription.multichannel import ChannelReader
 from app.services.transcription.quality import QualityThresholds, quality_report
 from app.services.vocabulary import Vocabulary
@@ -205,6 +207,9 @@ def main() -> None:
     stages = {
         "audio warnings": lambda: audio_warnings(audio, WarningThresholds()),
         "quality report": lambda: quality_report(transcript, transcribe_s, QualityThresholds()),
+        "enhancement (band-pass + gain)": lambda: enhance(
+            audio, EnhanceSettings(mode=EnhanceMode.ON)
+        ),
         "vocabulary (2 words + 2 regex)": lambda: vocabulary.apply(transcript),
     }
     print(

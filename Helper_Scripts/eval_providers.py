@@ -7,13 +7,24 @@ real-time factor (processing seconds / audio seconds), and latency (mean and p95
 file, the first call including the model load). ``--plot FILE`` also draws WER and RTF bars:
 SVG is written directly; PNG/PDF need matplotlib (optional).
 
-Manifest: JSON lines ``{"audio": "a.wav", "text": "reference", "language": "en"}`` (language
-optional; paths relative to the manifest), or a CSV with ``audio,text[,language]`` columns.
-``--make-sample DIR`` writes a small espeak-ng manifest to try it with.
+Manifest: JSON lines ``{"audio": "a.wav", "text": "reference", "language": "en",
+"condition": "quiet"}`` (language and condition optional; paths relative to the manifest), or
+a CSV with ``audio,text[,language][,condition]`` columns. A manifest with languages or
+conditions is scored per language and condition too. Words are normalised per language
+(lower case, no punctuation; Russian ``ё`` as ``е``; Persian/Arabic letter variants, diacritics
+and zero-width non-joiners unified).
+
+``--make-sample DIR`` speaks five everyday sentences in each of English, German, Russian and
+Persian with espeak-ng and writes each in four conditions (sox): ``clean`` (espeak's 22.05 kHz),
+``quiet`` (-25 dB: speech near -45 dBFS, under the ``low_level`` warning), ``very_quiet``
+(-45 dB: near -65 dBFS, 16-bit) and ``phone`` (band-limited to 300-3400 Hz, 8 kHz mu-law).
+``--enhance off on`` transcribes every file without and with the enhancement stage
+(``STT_ENHANCE``'s filters, forced on) and prints the WER of each language and condition side
+by side:
 
     .venv/bin/python Helper_Scripts/eval_providers.py --make-sample /tmp/eval
     .venv/bin/python Helper_Scripts/eval_providers.py /tmp/eval/manifest.jsonl \\
-        --models faster-whisper:tiny.en faster-whisper:base mock --plot /tmp/eval/eval.svg
+        --models faster-whisper:base --enhance off on --json /tmp/eval/eval.json
 """
 
 from __future__ import annotations
@@ -26,26 +37,73 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+import unicodedata
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.bootstrap import build_registry
+from app.bootstrap import build_registry, enhance_settings
 from app.core.config import load_settings
 from app.services.transcription.audio import decode_file
+from app.services.transcription.enhance import EnhanceMode, EnhanceSettings, enhance
 from providers.base import AudioInput
 from providers.registry import ProviderRegistry
 from schemas.errors import GatewayError
 from schemas.options import TranscriptionOptions
 
-SAMPLE = [
-    ("en-us", "en", "The quick brown fox jumps over the lazy dog."),
-    ("en-gb", "en", "Please send the quarterly report to the finance team by Friday."),
-    ("en-us+f4", "en", "Our meeting starts at nine o'clock in the main conference room."),
-    ("de", "de", "Das Wetter ist heute sehr schön und wir gehen in den Park."),
-    ("es", "es", "Hoy hace muy buen tiempo y vamos a ir al parque."),
-]
+SENTENCES: dict[str, tuple[str, list[str]]] = {
+    "en": (
+        "en-us",
+        [
+            "This morning I bought fresh bread and milk at the small shop next to our house.",
+            "My brother works as a doctor at the city hospital and often comes home late.",
+            "Last summer we drove to the sea with the whole family and stayed for a week.",
+            "Please close the window, because it is cold outside and it is raining heavily.",
+            "Our train leaves early in the morning, so we have to leave the house in good time.",
+        ],
+    ),
+    "de": (
+        "de",
+        [
+            "Heute Morgen habe ich frisches Brot und Milch im kleinen Laden neben unserem Haus "
+            "gekauft.",
+            "Mein Bruder arbeitet als Arzt im Krankenhaus und kommt oft spät am Abend nach Hause.",
+            "Im letzten Sommer sind wir mit der ganzen Familie ans Meer gefahren und eine Woche "
+            "geblieben.",
+            "Bitte mach das Fenster zu, denn draußen ist es kalt und es regnet stark.",
+            "Unser Zug fährt früh am Morgen ab, deshalb müssen wir rechtzeitig aus dem Haus gehen.",
+        ],
+    ),
+    "ru": (
+        "ru",
+        [
+            "Сегодня утром я купил свежий хлеб и молоко в маленьком магазине рядом с домом.",
+            "Мой брат работает врачом в городской больнице и часто возвращается домой поздно "
+            "вечером.",
+            "Прошлым летом мы всей семьёй поехали на море и прожили там целую неделю.",
+            "Пожалуйста, закройте окно, потому что на улице холодно и идёт сильный дождь.",
+            "Наш поезд отправляется рано утром, поэтому нам нужно выйти из дома пораньше.",
+        ],
+    ),
+    "fa": (
+        "fa",
+        [
+            "امروز صبح برای خرید نان و شیر به فروشگاه کوچک نزدیک خانه رفتم.",
+            "برادرم در بیمارستان شهر کار می\u200cکند و معمولاً دیر به خانه برمی\u200cگردد.",
+            "تابستان گذشته با خانواده به کنار دریا رفتیم و یک هفته آنجا ماندیم.",
+            "لطفاً پنجره را ببندید چون هوا سرد است و باران شدیدی می\u200cبارد.",
+            "قطار ما صبح زود حرکت می\u200cکند، پس باید زودتر از خانه بیرون برویم.",
+        ],
+    ),
+}
+#: condition -> sox (output options, effects) that make it from espeak-ng's 22.05 kHz output
+CONDITIONS: dict[str, tuple[list[str], list[str]]] = {
+    "clean": ([], []),
+    "quiet": ([], ["gain", "-25"]),
+    "very_quiet": ([], ["gain", "-45"]),
+    "phone": (["-r", "8000", "-e", "u-law"], ["sinc", "300-3400"]),
+}
 
 
 @dataclass(frozen=True)
@@ -53,6 +111,7 @@ class Item:
     audio: Path
     text: str
     language: str | None = None
+    condition: str | None = None
 
 
 @dataclass
@@ -63,6 +122,15 @@ class Result:
     audio_s: float = 0.0
     latencies: list[float] = field(default_factory=list)  # seconds per transcribed file
     failures: list[str] = field(default_factory=list)
+    #: the same scores per (language, condition) of the manifest
+    groups: dict[tuple[str, str], Result] = field(default_factory=dict)
+    hypotheses: dict[str, str] = field(default_factory=dict)  # file name -> transcript text
+
+    def add(self, ref_words: int, edits: int, audio_s: float, latency: float) -> None:
+        self.ref_words += ref_words
+        self.edits += edits
+        self.audio_s += audio_s
+        self.latencies.append(latency)
 
     @property
     def errors(self) -> int:
@@ -77,8 +145,24 @@ class Result:
         return sum(self.latencies) / self.audio_s if self.audio_s else None
 
 
-def words(text: str) -> list[str]:
-    return re.sub(r"[^\w\s']", " ", text.lower()).split()
+# Persian text mixes Arabic code points for the same letters (yeh, kaf, heh, alef forms)
+_ARABIC_VARIANTS = str.maketrans(
+    {"ي": "ی", "ى": "ی", "ئ": "ی", "ك": "ک", "ة": "ه", "ۀ": "ه", "أ": "ا", "إ": "ا", "ٱ": "ا"}
+)
+# harakat, superscript alef and tatweel; the zero-width non-joiner inside words like می‌کند
+_MARKS = re.compile("[\u064b-\u065f\u0670\u0640\u200c\u200d]")
+
+
+def words(text: str, language: str | None = None) -> list[str]:
+    """``text`` as the words WER counts: lower-cased, punctuation removed, and spelling
+    variants that do not change the word unified for ``language`` (Russian ``ё`` -> ``е``;
+    Persian letter forms, diacritics and zero-width non-joiners)."""
+    text = unicodedata.normalize("NFC", text).lower()
+    if language == "ru":
+        text = text.replace("ё", "е")
+    elif language in ("fa", "ar"):
+        text = _MARKS.sub("", text.translate(_ARABIC_VARIANTS))
+    return re.sub(r"[^\w\s']", " ", text).split()
 
 
 def edit_distance(ref: list[str], hyp: list[str]) -> int:
@@ -97,41 +181,76 @@ def read_manifest(path: Path) -> list[Item]:
             rows = list(csv.DictReader(f))
     else:
         rows = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
-    return [Item(base / r["audio"], r["text"], r.get("language") or None) for r in rows]
+    return [
+        Item(base / r["audio"], r["text"], r.get("language") or None, r.get("condition") or None)
+        for r in rows
+    ]
 
 
 def make_sample(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     lines = []
-    for i, (voice, language, text) in enumerate(SAMPLE):
-        wav = folder / f"sample{i}.wav"
-        subprocess.run(["espeak-ng", "-v", voice, "-w", str(wav), text], check=True)
-        lines.append(json.dumps({"audio": wav.name, "text": text, "language": language}))
+    for language, (voice, sentences) in SENTENCES.items():
+        for i, text in enumerate(sentences):
+            clean = folder / f"{language}{i}-clean.wav"
+            subprocess.run(["espeak-ng", "-v", voice, "-w", str(clean), text], check=True)
+            for condition, (output, effects) in CONDITIONS.items():
+                wav = folder / f"{language}{i}-{condition}.wav"
+                if effects:
+                    subprocess.run(["sox", str(clean), *output, str(wav), *effects], check=True)
+                row = {"audio": wav.name, "text": text, "language": language}
+                lines.append(json.dumps({**row, "condition": condition}, ensure_ascii=False))
     manifest = folder / "manifest.jsonl"
     manifest.write_text("\n".join(lines) + "\n", "utf-8")
     return manifest
 
 
 def evaluate(
-    registry: ProviderRegistry, model: str, items: list[tuple[Item, AudioInput]], beam: int
+    registry: ProviderRegistry,
+    model: str,
+    items: list[tuple[Item, AudioInput]],
+    beam: int,
+    enhancement: EnhanceSettings | None = None,
 ) -> Result:
-    result = Result(model)
+    """``model`` on every item; with ``enhancement``, each file goes through the enhancement
+    stage first (its time counted in the latency)."""
+    result = Result(f"{model} +enhance" if enhancement else model)
     target = registry.resolve(model)
     for item, audio in items:
         options = TranscriptionOptions(language=item.language, beam_size=beam, best_of=beam)
         started = time.perf_counter()
         try:
-            transcript = target.provider.transcribe_batch(audio, options, target.model)
+            heard = enhance(audio, enhancement)[0] if enhancement else audio
+            transcript = target.provider.transcribe_batch(heard, options, target.model)
         except GatewayError as exc:
             result.failures.append(f"{item.audio.name}: {exc.message}")
             continue
         elapsed = time.perf_counter() - started
-        result.latencies.append(elapsed)
-        result.audio_s += audio.duration
-        ref = words(item.text)
-        result.ref_words += len(ref)
-        result.edits += edit_distance(ref, words(transcript.text))
+        result.hypotheses[item.audio.name] = transcript.text
+        ref = words(item.text, item.language)
+        edits = edit_distance(ref, words(transcript.text, item.language))
+        key = (item.language or "-", item.condition or "-")
+        for scores in (result, result.groups.setdefault(key, Result(result.model))):
+            scores.add(len(ref), edits, audio.duration, elapsed)
     return result
+
+
+def matrix(results: list[Result]) -> str:
+    """WER per language and condition (rows) for each evaluated model (columns)."""
+    keys = sorted({key for r in results for key in r.groups})
+    head = f"{'language':8} {'condition':11} {'words':>5} " + " ".join(
+        f"{r.model:>24}" for r in results
+    )
+    lines = [head, "-" * len(head)]
+    for key in keys:
+        groups = [r.groups.get(key) for r in results]
+        count = next((g.ref_words for g in groups if g is not None), 0)
+        cells = [
+            f"{g.wer:24.3f}" if g is not None and g.wer is not None else f"{'-':>24}"
+            for g in groups
+        ]
+        lines.append(f"{key[0]:8} {key[1]:11} {count:>5} " + " ".join(cells))
+    return "\n".join(lines)
 
 
 def table(results: list[Result], files: int) -> str:
@@ -207,6 +326,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plot", type=Path, help="write a chart (.svg, or .png with matplotlib)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
     parser.add_argument("--make-sample", type=Path, metavar="DIR", help="write a sample manifest")
+    parser.add_argument(
+        "--enhance",
+        nargs="+",
+        choices=["off", "on"],
+        default=["off"],
+        help="transcribe without (off) and/or with (on) the enhancement stage",
+    )
     args = parser.parse_args(argv)
     if args.make_sample:
         print(make_sample(args.make_sample))
@@ -223,11 +349,17 @@ def main(argv: list[str] | None = None) -> int:
     ]
     manifest = read_manifest(args.manifest)  # decoded once, not once per model
     items = [(item, decode_file(item.audio, max_duration_s=86_400)) for item in manifest]
+    enhanced = replace(enhance_settings(settings), mode=EnhanceMode.ON)
     results = []
     for model in models:
-        print(f"evaluating {model} on {len(items)} files ...", file=sys.stderr)
-        results.append(evaluate(registry, model, items, args.beam_size))
+        for mode in args.enhance:
+            print(f"evaluating {model} on {len(items)} files (enhance {mode}) ...", file=sys.stderr)
+            setting = enhanced if mode == "on" else None
+            results.append(evaluate(registry, model, items, args.beam_size, setting))
     print(table(results, len(items)))
+    if any(key != ("-", "-") for r in results for key in r.groups):
+        print()
+        print(matrix(results))
     for r in results:
         for failure in r.failures:
             print(f"  {r.model}: {failure}", file=sys.stderr)
@@ -241,6 +373,16 @@ def main(argv: list[str] | None = None) -> int:
                         "rtf": r.rtf,
                         "latencies": r.latencies,
                         "errors": r.errors,
+                        "groups": [
+                            {
+                                "language": k[0],
+                                "condition": k[1],
+                                "words": g.ref_words,
+                                "wer": g.wer,
+                            }
+                            for k, g in sorted(r.groups.items())
+                        ],
+                        "hypotheses": r.hypotheses,
                     }
                     for r in results
                 ],

@@ -37,6 +37,7 @@ from app.services.streaming.manager import StreamingManager
 from app.services.summaries.chat import ChatClient, ChatConfig
 from app.services.summaries.summarizer import Summarizer
 from app.services.transcription.audio_warnings import WarningThresholds
+from app.services.transcription.enhance import EnhanceMode, EnhanceSettings
 from app.services.transcription.inference import InferencePool
 from app.services.transcription.pipeline import TranscriptionPipeline
 from app.services.transcription.quality import QualityThresholds
@@ -188,7 +189,22 @@ def build_pipeline(
             if settings.audio_warnings
             else None
         ),
+        enhancement=enhance_settings(settings),
         emotion=emotion,
+    )
+
+
+def enhance_settings(settings: Settings) -> EnhanceSettings:
+    """The enhancement stage as ``STT_ENHANCE*`` configure it; ``auto`` decides with the
+    ``low_level`` warning's thresholds."""
+    return EnhanceSettings(
+        mode=EnhanceMode(settings.enhance),
+        target_dbfs=settings.enhance_target_dbfs,
+        max_gain_db=settings.enhance_max_gain_db,
+        highpass_hz=settings.enhance_highpass_hz,
+        lowpass_hz=settings.enhance_lowpass_hz,
+        auto_below_dbfs=settings.warn_min_rms_dbfs,
+        silence_dbfs=settings.warn_silence_dbfs,
     )
 
 

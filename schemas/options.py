@@ -82,6 +82,8 @@ class TranscriptionOptions(BaseModel):
     # post-processing by the gateway after the provider (app.services.transcription.pipeline)
     diarization: DiarizationOptions | None = None  # None: no diarization
     vocabulary: dict[str, str] | None = None  # post-correction: heard -> written
+    # pre-processing before the provider: the enhancement stage (None: as STT_ENHANCE says)
+    enhance: bool | None = None
     # each channel transcribed on its own, its speaker named by the channel (multichannel.py)
     multichannel: bool = False
     # role names for the speakers: channel order, or order of first appearance (roles.py)

@@ -57,3 +57,16 @@ class AudioWarning(BaseModel):
 
     code: WarningCode
     message: str
+
+
+class Enhancement(BaseModel):
+    """What the enhancement stage (``STT_ENHANCE``) did to the audio the model heard."""
+
+    model_config = ConfigDict(frozen=True)
+
+    #: the FFmpeg filter chain applied (band-pass, then the gain)
+    filters: str
+    #: the speech level measured before the gain, dBFS
+    level_dbfs: float
+    #: the gain applied, dB; a chunked job reports its chunk with the largest gain
+    gain_db: float

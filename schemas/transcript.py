@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.emotion import Emotion, EmotionSummary
-from schemas.quality import AudioWarning, QualityReport
+from schemas.quality import AudioWarning, Enhancement, QualityReport
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _SPACES = re.compile(r"\s+")
@@ -89,6 +89,7 @@ class TranscriptMetadata(BaseModel):
     # advisory reports of the transcription pipeline (STT_QUALITY_REPORT, STT_AUDIO_WARNINGS)
     quality: QualityReport | None = None
     warnings: list[AudioWarning] | None = None
+    enhancement: Enhancement | None = None  # STT_ENHANCE applied
     emotion: EmotionSummary | None = None  # requests with ``emotion=true``
 
 
@@ -181,8 +182,10 @@ def join_text(segments: Sequence[Segment]) -> str:
 
 def combined_metadata(parts: Sequence[Transcript], **extra: Any) -> TranscriptMetadata:
     """The metadata of a transcript made of ``parts`` (chunks, channels): the first part's
-    provider, model and language probability, the parts' processing and queue times summed."""
+    provider, model and language probability, the parts' processing and queue times summed,
+    and the enhancement of the part that needed the largest gain."""
     first = parts[0].metadata
+    enhanced = [p.metadata.enhancement for p in parts if p.metadata.enhancement is not None]
     return TranscriptMetadata(
         provider=first.provider,
         model=first.model,
@@ -190,6 +193,7 @@ def combined_metadata(parts: Sequence[Transcript], **extra: Any) -> TranscriptMe
         queue_latency_ms=sum(p.metadata.queue_latency_ms for p in parts),
         task=first.task,
         language_probability=first.language_probability,
+        enhancement=max(enhanced, key=lambda e: e.gain_db, default=None),
         **extra,
     )
 

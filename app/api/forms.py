@@ -70,6 +70,8 @@ class TranscriptionForm(BaseModel):
     vocabulary: str | None = Field(None, max_length=100_000)
     emotion: bool = False
     fallback_models: tuple[str, ...] = Field((), max_length=8)
+    # gateway extension: the enhancement stage (Docs/Transcript_Intelligence.md#enhancement)
+    enhance: bool | None = None
     # gateway extensions: per-channel transcription, role names (Docs/Transcript_Intelligence.md)
     multichannel: bool = False
     speaker_roles: str | None = Field(None, max_length=1000)
@@ -175,6 +177,10 @@ def build_options(form: TranscriptionForm, task: Task, settings: Settings) -> Tr
                 param="language",
                 code="unsupported_language",
             )
+    if form.enhance and form.stream:  # deltas are decoded from the audio as uploaded
+        raise CapabilityNotSupported(
+            "enhance=true cannot be combined with stream=true", param="stream"
+        )
     if form.emotion and form.stream:  # deltas go out before the segment audio is classified
         raise CapabilityNotSupported(
             "emotion recognition cannot be combined with stream=true", param="stream"
@@ -199,6 +205,7 @@ def build_options(form: TranscriptionForm, task: Task, settings: Settings) -> Tr
         chunk_length=form.chunk_length,
         diarization=diarization,
         vocabulary=vocabulary,
+        enhance=form.enhance,
         multichannel=check_multichannel(form),
         speaker_roles=speaker_roles(form, diarization),
         emotion=form.emotion,

@@ -235,6 +235,12 @@ class Settings(BaseSettings):
     warn_silence_fraction: float = _env("STT_WARN_SILENCE_FRACTION", 0.9, gt=0, le=1)
     warn_clipping_fraction: float = _env("STT_WARN_CLIPPING_FRACTION", 0.001, gt=0, le=1)
     warn_min_speech_s: float = _env("STT_WARN_MIN_SPEECH_S", 1.0, ge=0, le=3600)
+    # enhancement before transcription (Docs/Transcript_Intelligence.md#enhancement)
+    enhance: Literal["off", "on", "auto"] = _env("STT_ENHANCE", "auto")
+    enhance_target_dbfs: float = _env("STT_ENHANCE_TARGET_DBFS", -20.0, ge=-60, le=0)
+    enhance_max_gain_db: float = _env("STT_ENHANCE_MAX_GAIN_DB", 40.0, ge=0, le=80)
+    enhance_highpass_hz: float = _env("STT_ENHANCE_HIGHPASS_HZ", 80.0, ge=0, le=4000)
+    enhance_lowpass_hz: float = _env("STT_ENHANCE_LOWPASS_HZ", 7600.0, ge=0, le=8000)
     # meeting summaries by an OpenAI-compatible chat endpoint (off unless a base URL is set)
     summary_api_base: str | None = _env("STT_SUMMARY_API_BASE", None, max_length=2048)
     summary_api_key: SecretStr | None = _env("STT_SUMMARY_API_KEY", None)
@@ -289,6 +295,8 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"STT_DEFAULT_PROMPTS['{language}'] is longer than STT_MAX_PROMPT_CHARS"
                 )
+        if 0 < self.enhance_lowpass_hz <= self.enhance_highpass_hz:
+            raise ValueError("STT_ENHANCE_LOWPASS_HZ must be above STT_ENHANCE_HIGHPASS_HZ")
         return self
 
     @model_validator(mode="after")

@@ -247,11 +247,13 @@ def test_multichannel_roles_and_emotion_are_part_of_the_dedup_hash() -> None:
             with_options(multichannel=True, speaker_roles=("agent", "customer")),
             with_options(multichannel=True, speaker_roles=("customer", "agent")),
             with_options(emotion=True),
+            with_options(enhance=True),
+            with_options(enhance=False),
         )
     }
-    assert len(hashes) == 5
+    assert len(hashes) == 7
     before = {"model": "m", "options": payload.options.model_dump(mode="json")}
-    for name in ("multichannel", "speaker_roles", "emotion"):
+    for name in ("multichannel", "speaker_roles", "emotion", "enhance"):
         del before["options"][name]
     digest = hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()
     assert options_hash(payload, "m") == digest

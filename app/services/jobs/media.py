@@ -29,7 +29,7 @@ EMBEDDING_CHUNK_CHARS = 1000
 
 # options added after media was first stored: left out of the hash while unset, so audio
 # transcribed before them is still found again
-LATER_OPTIONS = ("multichannel", "speaker_roles", "emotion")
+LATER_OPTIONS = ("multichannel", "speaker_roles", "emotion", "enhance")
 
 
 def options_hash(payload: TranscriptionPayload, model_label: str) -> str:

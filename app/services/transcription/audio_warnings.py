@@ -19,7 +19,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.services.transcription.frames import count_at_or_over, frame_power
+from app.services.transcription.frames import (
+    count_at_or_over,
+    dbfs,
+    frame_power,
+    speech_level_dbfs,
+)
 from providers.base import AudioInput
 from schemas.quality import AudioWarning
 
@@ -27,7 +32,6 @@ MIN_SAMPLE_RATE = 16_000
 FRAME_S = 0.02
 #: a sample this close to full scale counts as clipped (resampling rounds exact 1.0 down)
 CLIP_LEVEL = 0.99
-_EPS = 1e-10
 
 
 @dataclass(frozen=True)
@@ -37,10 +41,6 @@ class WarningThresholds:
     silence_fraction: float = 0.9
     clipping_fraction: float = 0.001
     min_speech_s: float = 1.0
-
-
-def _dbfs(power: np.ndarray | float) -> np.ndarray:
-    return 10 * np.log10(np.maximum(power, _EPS))
 
 
 def audio_warnings(audio: AudioInput, thresholds: WarningThresholds) -> list[AudioWarning]:
@@ -61,9 +61,8 @@ def audio_warnings(audio: AudioInput, thresholds: WarningThresholds) -> list[Aud
     if usable == 0:
         return warnings
     power = frame_power(samples, frame, audio.sample_rate)
-    loud = _dbfs(power) >= thresholds.silence_dbfs
-    active = power[loud] if loud.any() else power
-    level = float(_dbfs(active.mean()))
+    loud = dbfs(power) >= thresholds.silence_dbfs
+    level = speech_level_dbfs(power, thresholds.silence_dbfs)
     if level < thresholds.min_rms_dbfs:
         warnings.append(
             AudioWarning(

@@ -11,6 +11,20 @@ from __future__ import annotations
 import numpy as np
 
 BLOCK_S = 60.0
+_EPS = 1e-10
+
+
+def dbfs(power: np.ndarray | float) -> np.ndarray:
+    """Mean square power in dB relative to full scale (floored at -100 dB)."""
+    return 10 * np.log10(np.maximum(power, _EPS))
+
+
+def speech_level_dbfs(power: np.ndarray, floor_dbfs: float) -> float:
+    """The level of the frames at or above ``floor_dbfs`` (all frames when none are): the
+    speech level that the ``low_level`` warning judges and the enhancement raises."""
+    loud = dbfs(power) >= floor_dbfs
+    active = power[loud] if loud.any() else power
+    return float(dbfs(active.mean()))
 
 
 def frame_power(samples: np.ndarray, frame: int, sample_rate: int) -> np.ndarray:

@@ -1,21 +1,24 @@
 """One transcription, synchronously, in a worker thread: the steps around the provider call.
 
-1. language: when the request gives none and the first provider cannot find it while
+1. the enhancement stage (``STT_ENHANCE``, or the request's ``enhance``;
+   :mod:`~app.services.transcription.enhance`): the steps below hear a band-passed copy at the
+   target level;
+2. language: when the request gives none and the first provider cannot find it while
    transcribing (``Capabilities.auto_language`` false, e.g. NeMo), detect it first with the
    multilingual detection model (``STT_LANGUAGE_DETECTION_MODEL``);
-2. the fallback chain (:func:`providers.fallback.run_chain`) with circuit breakers, setting
+3. the fallback chain (:func:`providers.fallback.run_chain`) with circuit breakers, setting
    ``metadata.fallback_from`` when another target served the request; for
-   ``multichannel=true`` steps 1 and 2 run once per channel (``multichannel.py``);
-3. :meth:`TranscriptionPipeline.finalize`: speaker diarization when asked, the speaker roles
+   ``multichannel=true`` steps 1 to 3 run once per channel (``multichannel.py``);
+4. :meth:`TranscriptionPipeline.finalize`: speaker diarization when asked, the speaker roles
    (``roles.py``), then the custom vocabulary (deployment dictionary merged with the
    request's), then an emotion class per segment when asked (``emotion=true``,
    ``STT_EMOTION_MODEL``), then the audio warnings (``STT_AUDIO_WARNINGS``) on the whole
-   recording;
-4. :meth:`TranscriptionPipeline.assess`: the quality report (``STT_QUALITY_REPORT``), by the
+   recording as it was uploaded;
+5. :meth:`TranscriptionPipeline.assess`: the quality report (``STT_QUALITY_REPORT``), by the
    caller that measured the processing time.
 
 A request without a prompt whose language is known before decoding (given, or pre-detected in
-step 1) gets that language's ``STT_DEFAULT_PROMPTS`` entry as its prompt.
+step 2) gets that language's ``STT_DEFAULT_PROMPTS`` entry as its prompt.
 
 REST requests run :meth:`TranscriptionPipeline.run` in the inference pool; job workers call
 ``transcribe`` per chunk and ``finalize`` once on the merged transcript.
@@ -24,11 +27,12 @@ REST requests run :meth:`TranscriptionPipeline.run` in the inference pool; job w
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from loguru import logger
 
 from app.services.transcription.audio_warnings import WarningThresholds, audio_warnings
+from app.services.transcription.enhance import EnhanceMode, EnhanceSettings, enhance
 from app.services.transcription.multichannel import ChannelReader, transcribe_channels
 from app.services.transcription.quality import QualityThresholds, quality_report
 from app.services.transcription.roles import apply_roles
@@ -76,6 +80,7 @@ class TranscriptionPipeline:
     default_prompts: Mapping[str, str] = field(default_factory=dict)
     quality: QualityThresholds | None = None  # None: no quality report
     warnings: WarningThresholds | None = None  # None: no audio warnings
+    enhancement: EnhanceSettings = field(default_factory=EnhanceSettings)  # default: off
     emotion: EmotionClassifier | None = None  # None: emotion=true is refused
 
     def run(
@@ -116,8 +121,12 @@ class TranscriptionPipeline:
     def transcribe(
         self, audio: AudioInput, chain: Sequence[Resolved], options: TranscriptionOptions
     ) -> Transcript:
-        """Language pre-detection and the fallback chain, without finalizing (job chunks are
-        finalized once, after they are merged)."""
+        """Enhancement, language pre-detection and the fallback chain, without finalizing (job
+        chunks are finalized once, after they are merged)."""
+        stage = self.enhancement
+        if options.enhance is not None:  # the request's enhance=true|false over STT_ENHANCE
+            stage = replace(stage, mode=EnhanceMode.ON if options.enhance else EnhanceMode.OFF)
+        audio, applied = enhance(audio, stage)
         options = self.with_default_prompt(self.with_language(audio, chain[0], options))
         if options.diarization is not None and not options.word_timestamps:
             # speakers are put on words, so a turn change inside a segment splits it there
@@ -133,6 +142,8 @@ class TranscriptionPipeline:
                 fallback_from=result.fallback_from,
                 fallback_attempts=[f"{a.target}: {a.reason}" for a in result.attempts],
             )
+        if applied is not None:
+            transcript = transcript.with_metadata(enhancement=applied)
         return transcript
 
     def finalize(
