@@ -15,7 +15,10 @@ conditions is scored per language and condition too. Words are normalised per la
 and zero-width non-joiners unified).
 
 ``--make-sample DIR`` speaks five everyday sentences in each of English, German, Russian and
-Persian with espeak-ng and writes each in four conditions (sox): ``clean`` (espeak's 22.05 kHz),
+Persian with espeak-ng, and the Russian ones again with Festival's Russian voice
+(``msu_ru_nsh_clunits``, Debian's festvox-ru: recorded speech units, far closer to a real voice
+than espeak's Russian, which Whisper base barely understands), and writes each in four
+conditions (sox): ``clean`` (the synthesiser's own rate),
 ``quiet`` (-25 dB: speech near -45 dBFS, under the ``low_level`` warning), ``very_quiet``
 (-45 dB: near -65 dBFS, 16-bit) and ``phone`` (band-limited to 300-3400 Hz, 8 kHz mu-law).
 ``--enhance off on`` transcribes every file without and with the enhancement stage
@@ -33,6 +36,7 @@ import argparse
 import csv
 import json
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -112,6 +116,20 @@ class Item:
     text: str
     language: str | None = None
     condition: str | None = None
+    voice: str | None = None  # a second voice of the same language (``ru`` + ``festival``)
+
+    @property
+    def group(self) -> tuple[str, str]:
+        """The (language, condition) row this file is scored in; ``ru:festival`` and ``ru``
+        are separate rows."""
+        language = self.language or "-"
+        return (f"{language}:{self.voice}" if self.voice else language, self.condition or "-")
+
+
+#: language -> (voice name, text2wave command) of the extra Festival voices of --make-sample
+FESTIVAL: dict[str, tuple[str, list[str]]] = {
+    "ru": ("festival", ["text2wave", "-eval", "(voice_msu_ru_nsh_clunits)"]),
+}
 
 
 @dataclass
@@ -182,7 +200,13 @@ def read_manifest(path: Path) -> list[Item]:
     else:
         rows = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
     return [
-        Item(base / r["audio"], r["text"], r.get("language") or None, r.get("condition") or None)
+        Item(
+            base / r["audio"],
+            r["text"],
+            r.get("language") or None,
+            r.get("condition") or None,
+            r.get("voice") or None,
+        )
         for r in rows
     ]
 
@@ -191,18 +215,36 @@ def make_sample(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     lines = []
     for language, (voice, sentences) in SENTENCES.items():
+        festival = FESTIVAL.get(language) if shutil.which("text2wave") else None
         for i, text in enumerate(sentences):
             clean = folder / f"{language}{i}-clean.wav"
             subprocess.run(["espeak-ng", "-v", voice, "-w", str(clean), text], check=True)
-            for condition, (output, effects) in CONDITIONS.items():
-                wav = folder / f"{language}{i}-{condition}.wav"
-                if effects:
-                    subprocess.run(["sox", str(clean), *output, str(wav), *effects], check=True)
-                row = {"audio": wav.name, "text": text, "language": language}
-                lines.append(json.dumps({**row, "condition": condition}, ensure_ascii=False))
+            row = {"text": text, "language": language}
+            lines += _conditions(folder, clean, f"{language}{i}", row)
+            if festival is not None:
+                name, command = festival
+                spoken = folder / f"{language}{i}-{name}-clean.wav"
+                source = folder / f"{language}{i}.txt"
+                source.write_text(text, "utf-8")
+                subprocess.run([*command, str(source), "-o", str(spoken)], check=True)
+                lines += _conditions(
+                    folder, spoken, f"{language}{i}-{name}", {**row, "voice": name}
+                )
     manifest = folder / "manifest.jsonl"
     manifest.write_text("\n".join(lines) + "\n", "utf-8")
     return manifest
+
+
+def _conditions(folder: Path, clean: Path, stem: str, row: dict[str, str]) -> list[str]:
+    """Manifest lines of ``clean`` (``{stem}-clean.wav``) and its other conditions."""
+    lines = []
+    for condition, (output, effects) in CONDITIONS.items():
+        wav = folder / f"{stem}-{condition}.wav"
+        if effects:
+            subprocess.run(["sox", str(clean), *output, str(wav), *effects], check=True)
+        line = {"audio": wav.name, **row, "condition": condition}
+        lines.append(json.dumps(line, ensure_ascii=False))
+    return lines
 
 
 def evaluate(
@@ -229,8 +271,7 @@ def evaluate(
         result.hypotheses[item.audio.name] = transcript.text
         ref = words(item.text, item.language)
         edits = edit_distance(ref, words(transcript.text, item.language))
-        key = (item.language or "-", item.condition or "-")
-        for scores in (result, result.groups.setdefault(key, Result(result.model))):
+        for scores in (result, result.groups.setdefault(item.group, Result(result.model))):
             scores.add(len(ref), edits, audio.duration, elapsed)
     return result
 

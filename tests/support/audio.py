@@ -52,6 +52,23 @@ def speech(
     return out
 
 
+def festival_speech(text: str, *, voice: str = "msu_ru_nsh_clunits") -> Path:
+    """Speak ``text`` with a Festival voice (Debian's festvox-ru for the default) into a wav;
+    cached by content like :func:`speech`."""
+    key = hashlib.sha1(f"festival|{text}|{voice}".encode()).hexdigest()[:16]
+    CACHE.mkdir(parents=True, exist_ok=True)
+    out = CACHE / f"{key}.wav"
+    if not out.exists():
+        source = CACHE / f"{key}.txt"
+        source.write_text(text, "utf-8")
+        part = CACHE / f"{key}.part.wav"
+        subprocess.run(
+            ["text2wave", "-eval", f"(voice_{voice})", str(source), "-o", str(part)], check=True
+        )
+        part.rename(out)
+    return out
+
+
 def _join_with_silence(parts: list[Path], out: Path, gap_ms: int) -> None:
     padded = []
     for part in parts:
