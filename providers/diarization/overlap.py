@@ -15,10 +15,11 @@ listed as overlapped speech on the transcript, while words keep the main speaker
 of ``b`` inside ``a``'s speech is covered from both sides, so ``a`` runs on under ``b`` when its
 voice is heard there throughout.
 
-Measured on the meeting excerpts (Docs/Diarization.md): the detector's spans are overlapped
-speech about half the time, a small net gain; cosine-similarity features alone cannot find
-overlap away from a speaker change (the second-best speaker's score separates overlapped from
-single-speaker frames only weakly), so none is sought there.
+Measured on the meeting excerpts (Docs/Diarization.md): 71 % of the time it marks lies in the
+reference's overlapped speech, and the added speaker is one of the talkers there 71 % of the
+time; pooled DER drops by 0.02. Overlap away from a speaker change is not sought: there the
+cosine scores separate overlapped from single-voice frames only weakly (the second-best
+speaker's score: AUC 0.69), too weakly to gain.
 """
 
 from __future__ import annotations
