@@ -5,10 +5,11 @@ customary 0.25 s collar measured 0.219 and strict 0.342, identical on repeated r
 pipeline is deterministic on CPU). The bounds leave 0.01: room for a frame or two of boundary
 drift under another BLAS / onnxruntime build, and less than either change that brought the
 error down from 0.260 (without the finer window step 0.248, without the overlap detector
-0.239), so losing either fails here. Speaker counts: within one of the reference on 7 of the 10 excerpts; the
-three others are known misses of the VAD (far-field speech Silero does not hear, ami_trn01,
-ami_trn07) and speakers with under half a second of speech (ami_trn05). Overlap turns: 0.71 of
-their time lies in the reference's overlapped speech (at least half must).
+0.239), so losing either fails here. Speaker counts: within one of the reference on 7 of the
+10 excerpts; the three others are known misses of the VAD (far-field speech Silero does not
+hear, ami_trn01, ami_trn07) and speakers with under half a second of speech (ami_trn05).
+Overlap turns: 0.71 of their time lies in the reference's overlapped speech (at least half
+must).
 """
 
 from __future__ import annotations
