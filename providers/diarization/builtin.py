@@ -40,6 +40,7 @@ class BuiltinConfig:
     min_turn_s: float = 0.5
     overlap_margin: float = 0.1  # cosine similarity; 0 turns overlap detection off
     overlap_max_s: float = 2.0
+    overlap_min_s: float = 0.3  # a clean change blurs this much: no evidence of a second voice
     vad: VadConfig = field(default_factory=VadConfig)
     windows: WindowConfig = field(default_factory=WindowConfig)
 
@@ -86,6 +87,7 @@ class BuiltinBackend:
             frame_s=FRAME_S,
             margin=config.overlap_margin,
             max_s=config.overlap_max_s,
+            min_s=config.overlap_min_s,
         )
         return merge_adjacent([*turns, *overlaps])
 

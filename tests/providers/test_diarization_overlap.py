@@ -31,6 +31,9 @@ def test_a_sharp_change_has_no_overlap_and_a_blurred_one_extends_both_voices() -
     ]
     capped = second_voices(turns, blurred, frame_s=FRAME, margin=0.1, max_s=0.1)
     assert [(round(t.start, 2), round(t.end, 2)) for t in capped] == [(2.0, 2.1), (1.9, 2.0)]
+    # a blur no longer than min_s is what windows straddling a clean change produce: dropped
+    longer = second_voices(turns, blurred, frame_s=FRAME, margin=0.1, max_s=2.0, min_s=0.25)
+    assert [(round(t.start, 2), round(t.end, 2), t.speaker) for t in longer] == [(1.5, 2.0, "B")]
 
 
 def test_no_overlap_across_a_pause_or_between_turns_of_one_speaker() -> None:
@@ -60,10 +63,11 @@ def test_an_interjection_inside_a_turn_leaves_the_main_voice_running_under_it() 
     st.lists(st.tuples(st.integers(1, 30), st.integers(0, 2)), min_size=1, max_size=12),
     st.floats(0.0, 0.5),
     st.floats(0.0, 3.0),
+    st.floats(0.0, 1.0),
     st.integers(0, 2**31 - 1),
 )
-def test_overlap_turns_stay_inside_the_neighbouring_turn_and_the_limit(
-    runs: list[tuple[int, int]], margin: float, max_s: float, seed: int
+def test_overlap_turns_stay_inside_the_neighbouring_turn_and_the_limits(
+    runs: list[tuple[int, int]], margin: float, max_s: float, min_s: float, seed: int
 ) -> None:
     turns, cursor = [], 0
     for frames, speaker in runs:
@@ -71,11 +75,11 @@ def test_overlap_turns_stay_inside_the_neighbouring_turn_and_the_limit(
         cursor += frames
     turns = merge_adjacent(turns)
     scores = np.random.default_rng(seed).random((cursor, 3))
-    found = second_voices(turns, scores, frame_s=FRAME, margin=margin, max_s=max_s)
+    found = second_voices(turns, scores, frame_s=FRAME, margin=margin, max_s=max_s, min_s=min_s)
     main = {(t.start, t.end): t.speaker for t in turns}
     for extra in found:
         assert extra.overlap and extra.end > extra.start
-        assert extra.duration <= max_s + 1e-9
+        assert min_s < extra.duration <= max_s + 1e-9
         host = [t for t in turns if t.start - 1e-9 <= extra.start and extra.end <= t.end + 1e-9]
         assert len(host) == 1 and main[(host[0].start, host[0].end)] != extra.speaker
         assert extra.start in {t.end for t in turns} or extra.end in {t.start for t in turns}
