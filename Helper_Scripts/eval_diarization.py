@@ -15,8 +15,11 @@ hypothesised speaker counts, and the diarizer's time per audio minute (model loa
 reported once). ``--source gateway`` scores what a user gets instead: the transcript of
 ``--model`` (ASR then diarization, speakers on segments) rather than the speaker timeline.
 
+``--baseline before.json`` (a ``--json`` file written by an earlier run, e.g. on ``main``)
+adds a before/after table: DER with both collars and the speaker-count error per file.
+
     PYTHONPATH=. .venv/bin/python Helper_Scripts/eval_diarization.py [--source timeline|gateway]
-        [--json out.json] [--files ami_trn00 ami_trn03]
+        [--json out.json] [--baseline before.json] [--files ami_trn00 ami_trn03]
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -155,6 +159,45 @@ def table(files: list[FileScore]) -> str:
     return "\n".join(lines)
 
 
+def comparison(files: list[FileScore], baseline: dict[str, Any]) -> str:
+    """Per-file DER (both collars), |speaker-count error| and seconds per audio minute,
+    before -> after."""
+    before = {f["name"]: f for f in baseline["files"]}
+    head = (
+        f"{'file':<10} | {'DER strict':>15} | {'DER 0.25 s':>15} | {'|count err|':>11}"
+        f" | {'s/min':>12}"
+    )
+    lines = [head, "-" * len(head)]
+
+    def cells(old: Scores, new: Scores) -> str:
+        return " | ".join(f"{rate(old[c]):6.3f} -> {rate(new[c]):5.3f}" for c in COLLARS)
+
+    for f in files:
+        old = before.get(f.name)
+        if old is None:
+            continue
+        was, now = (
+            abs(old["ref_speakers"] - old["hyp_speakers"]),
+            abs(f.ref_speakers - f.hyp_speakers),
+        )
+        speed = f"{old['seconds'] / old['minutes']:4.2f} -> {f.seconds / f.minutes:4.2f}"
+        lines.append(
+            f"{f.name:<10} | {cells(old['scores'], f.scores)} | {was:>4} -> {now:<3} | {speed}"
+        )
+    common = [before[f.name] for f in files if f.name in before]
+    old_pool = pool([old["scores"] for old in common])
+    was = sum(abs(old["ref_speakers"] - old["hyp_speakers"]) for old in common)
+    now = sum(abs(f.ref_speakers - f.hyp_speakers) for f in files if f.name in before)
+    old_speed = sum(old["seconds"] for old in common) / sum(old["minutes"] for old in common)
+    new_speed = sum(f.seconds for f in files) / sum(f.minutes for f in files)
+    lines.append("-" * len(head))
+    lines.append(
+        f"{'pooled':<10} | {cells(old_pool, pooled(files))} | {was:>4} -> {now:<3}"
+        f" | {old_speed:4.2f} -> {new_speed:4.2f}"
+    )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=MEETINGS)
@@ -162,12 +205,16 @@ def main() -> None:
     parser.add_argument("--model", default="tiny.en", help="ASR model for --source gateway")
     parser.add_argument("--files", nargs="*", help="file stems to score (default: all)")
     parser.add_argument("--json", type=Path, help="also write the scores here")
+    parser.add_argument("--baseline", type=Path, help="a --json file to compare against")
     args = parser.parse_args()
     runner = Runner(args.source, args.model)
     first = sorted(args.data.glob("*.flac"))[0]
     print(f"model load + first run: {runner.warm_up(first):.1f} s", flush=True)
     files = evaluate(runner, args.data, args.files)
     print(table(files))
+    if args.baseline:
+        print()
+        print(comparison(files, json.loads(args.baseline.read_text(encoding="utf-8"))))
     if args.json:
         body = {"files": [asdict(f) for f in files], "pooled": pooled(files)}
         args.json.write_text(json.dumps(body, indent=1), encoding="utf-8")

@@ -4,12 +4,14 @@
 2. sliding-window Resemblyzer embeddings inside them (:mod:`.embeddings`);
 3. agglomerative clustering with a calibrated cosine threshold and the request's hints
    (:mod:`.clustering`);
-4. resegmentation of the turn boundaries at frame resolution (:mod:`.resegment`).
+4. resegmentation of the turn boundaries at frame resolution (:mod:`.resegment`);
+5. overlapped speech at speaker changes (:mod:`.overlap`).
 
-Overlapped speech: one speaker per instant. Where two people talk at once the turn goes to the
-voice that dominates the windows there; the speech is kept (never dropped), and words spoken in
-it are labelled with that speaker. The pyannote backend (:mod:`.pyannote_backend`) reports
-overlapping turns.
+Overlapped speech: each instant has one main speaker, the voice that dominates the windows
+there, and words spoken in it are labelled with that speaker; where the previous voice is still
+heard under the next one at a speaker change, that voice gets an overlap turn as well (listed on
+the transcript as overlapped speech). The speech is never dropped. The pyannote backend
+(:mod:`.pyannote_backend`) reports overlapping turns of its own.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ import numpy as np
 from providers.base import AudioInput
 from providers.diarization.clustering import centroids, cluster
 from providers.diarization.embeddings import ResemblyzerEncoder, WindowConfig
+from providers.diarization.overlap import second_voices
 from providers.diarization.regions import VadConfig, speech_regions
-from providers.diarization.resegment import resegment
+from providers.diarization.resegment import FRAME_S, resegment
 from providers.diarization.timeline import Turn, merge_adjacent
 from providers.torch_engine import missing_modules
 from schemas.options import DiarizationOptions
@@ -35,6 +38,9 @@ class BuiltinConfig:
     max_speakers: int = 8
     min_speaker_s: float = 1.0  # a cluster with less speech than this is not a speaker
     min_turn_s: float = 0.5
+    overlap_margin: float = 0.1  # cosine similarity; 0 turns overlap detection off
+    overlap_max_s: float = 2.0
+    overlap_min_s: float = 0.3  # a clean change blurs this much: no evidence of a second voice
     vad: VadConfig = field(default_factory=VadConfig)
     windows: WindowConfig = field(default_factory=WindowConfig)
 
@@ -65,14 +71,25 @@ class BuiltinBackend:
             min_speaker_s=config.min_speaker_s,
         )
         centres = centroids(windows.vectors, labels, int(labels.max()) + 1)
-        turns = resegment(
+        turns, scores = resegment(
             regions,
             windows.spans,
             windows.vectors @ centres.T,
             duration=audio.duration,
             min_turn_s=config.min_turn_s,
         )
-        return merge_adjacent(turns)
+        turns = merge_adjacent(turns)
+        if config.overlap_margin <= 0:
+            return turns
+        overlaps = second_voices(
+            turns,
+            scores,
+            frame_s=FRAME_S,
+            margin=config.overlap_margin,
+            max_s=config.overlap_max_s,
+            min_s=config.overlap_min_s,
+        )
+        return merge_adjacent([*turns, *overlaps])
 
     @staticmethod
     def _seconds_per_window(spans: np.ndarray, regions: list[tuple[float, float]]) -> np.ndarray:

@@ -7,7 +7,11 @@ backchannel still gets a usable vector. Each window's loudness is normalised (th
 mel power, so a quiet far-field talker would otherwise look like another voice); the mel
 spectrogram is computed once per region, then sliced into windows and rescaled. Windows of one
 length go through the encoder in batches; only the small vectors are kept (256 floats per
-window: about 7 MB for an hour of speech at the default step) and one batch of spectrograms.
+window: about 14 MB for an hour of speech at the default step) and one batch of spectrograms
+(6 MB).
+
+The step (0.25 s, each instant seen by six windows) is finer than the turn resolution needs:
+the denser sample of each voice is what clusters better (Docs/Diarization.md, ablation).
 """
 
 from __future__ import annotations
@@ -21,14 +25,14 @@ import numpy as np
 from loguru import logger
 
 FRAME_S = 0.01  # the encoder's mel hop
-BATCH = 64
+BATCH = 128  # windows per forward pass (the LSTM costs per time step, so wide batches are cheap)
 TARGET_DBFS = -30.0
 
 
 @dataclass(frozen=True)
 class WindowConfig:
     window_s: float = 1.5
-    step_s: float = 0.5
+    step_s: float = 0.25
     min_window_s: float = 0.8
 
 
@@ -124,13 +128,16 @@ class ResemblyzerEncoder:
         return Windows(np.asarray(spans, dtype=np.float64), np.concatenate(vectors))
 
     def _embed_all(self, mels: list[np.ndarray]) -> np.ndarray:
-        """One vector per spectrogram; spectrograms of one length share a forward pass."""
+        """One vector per spectrogram; spectrograms of one length share forward passes of at
+        most ``BATCH``."""
         out = np.zeros((len(mels), self.dim), dtype=np.float32)
         by_length: dict[int, list[int]] = {}
         for i, mel in enumerate(mels):
             by_length.setdefault(len(mel), []).append(i)
         for rows in by_length.values():
-            out[rows] = self._forward(np.stack([mels[i] for i in rows]))
+            for first in range(0, len(rows), BATCH):  # the LSTM's workspace grows with a batch
+                part = rows[first : first + BATCH]
+                out[part] = self._forward(np.stack([mels[i] for i in part]))
         return out
 
     def _forward(self, mels: np.ndarray) -> np.ndarray:

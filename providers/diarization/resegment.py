@@ -68,8 +68,10 @@ def resegment(
     *,
     duration: float,
     min_turn_s: float,
-) -> list[Turn]:
-    """Speaker turns inside ``regions``; ``similarity[i, k]``: window ``i`` vs speaker ``k``."""
+) -> tuple[list[Turn], np.ndarray]:
+    """Speaker turns inside ``regions``, one at a time, and the frame scores they were read
+    from (speech frames no window covers filled from the nearest window, others NaN);
+    ``similarity[i, k]``: window ``i`` vs speaker ``k``."""
     frames = int(np.ceil(duration / FRAME_S))
     scores = frame_scores(spans, similarity, frames)
     middles = spans.mean(axis=1)
@@ -91,4 +93,4 @@ def resegment(
                     speaker_label(k),
                 )
             )
-    return turns
+    return turns, scores

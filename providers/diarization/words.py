@@ -6,6 +6,12 @@ nearest turn (no turn at all: everything is speaker ``A``). A segment whose word
 speaker is split at that word, each part keeping the decoder fields and taking the text of its
 words, so ``text`` stays the joined segment texts. A segment without word timings gets the
 speaker that overlaps it most, as a whole.
+
+Overlapped speech is kept on the transcript deliberately: ``metadata.overlapped_speech`` lists
+every stretch where two or more speakers' turns cover the same time, as
+``{"start", "end", "speakers"}`` (empty when none was found). Overlap turns of the built-in
+backend (a second voice under the main speaker, ``Turn.overlap``) appear there but do not take
+words from the main speaker.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 
-from providers.diarization.timeline import Turn, speaker_label
+from providers.diarization.timeline import Turn, overlapped_spans, speaker_label
 from schemas.transcript import Diarization, Segment, Transcript, Word, build_transcript
 
 
@@ -21,7 +27,7 @@ class SpeakerLookup:
     """The speaker of a time span, by overlap with (sorted) turns."""
 
     def __init__(self, turns: Sequence[Turn]) -> None:
-        self.turns = sorted(turns, key=lambda t: t.start)
+        self.turns = sorted((t for t in turns if not t.overlap), key=lambda t: t.start)
         self.starts = [t.start for t in self.turns]
         longest = max((t.duration for t in self.turns), default=0.0)
         self.reach = longest  # a turn starting this long before a span cannot overlap it
@@ -87,7 +93,14 @@ def assign_speakers(transcript: Transcript, turns: Sequence[Turn]) -> Transcript
         segments=segments,
         language=transcript.language,
         duration=transcript.duration,
-        metadata=transcript.metadata,
+        metadata=transcript.metadata.model_copy(
+            update={
+                "overlapped_speech": [
+                    {"start": round(start, 3), "end": round(end, 3), "speakers": speakers}
+                    for start, end, speakers in overlapped_spans(turns)
+                ]
+            }
+        ),
         diarization=Diarization(enabled=True, speakers=len(set(labelled))),
         tokens=transcript.usage.tokens,
     )

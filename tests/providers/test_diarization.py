@@ -186,6 +186,7 @@ def test_speakers_through_the_api_and_diarized_json_needs_diarization(live_serve
     body = response.json()
     assert {s["speaker"] for s in body["segments"]} == {"A"}
     assert body["words"]
+    assert body["metadata"]["overlapped_speech"] == []  # one voice: listed, and nothing in it
     with open(path, "rb") as f:
         no = httpx.post(
             f"{live_server}/v1/audio/transcriptions",

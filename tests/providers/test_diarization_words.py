@@ -110,3 +110,16 @@ def test_words_outside_every_turn_go_to_the_nearest_and_wordless_segments_as_a_w
     turns = [Turn(0.0, 1.0, "A"), Turn(1.0, 3.0, "B")]
     assert [s.speaker for s in assign_speakers(bare, turns).segments] == ["B"]
     assert [s.speaker for s in assign_speakers(bare, []).segments] == ["A"]  # no voice found
+
+
+def test_overlap_turns_are_listed_but_do_not_take_words_from_the_main_speaker() -> None:
+    words = _words([("a", 0.0, 0.5), ("b", 0.5, 1.0), ("c", 1.0, 1.5), ("d", 1.5, 2.0)])
+    transcript = _transcript(words, 3.0)
+    # B talks from 1.0; A is still heard under B until 1.8 (longer than B's share of "c" and "d")
+    turns = [Turn(0.0, 1.0, "A"), Turn(1.0, 2.0, "B"), Turn(1.0, 1.8, "A", overlap=True)]
+    out = assign_speakers(transcript, turns)
+    assert [(s.text, s.speaker) for s in out.segments] == [("a b", "A"), ("c d", "B")]
+    extra = out.metadata.model_dump()
+    assert extra["overlapped_speech"] == [{"start": 1.0, "end": 1.8, "speakers": ["A", "B"]}]
+    single = assign_speakers(transcript, [Turn(0.0, 1.0, "A"), Turn(1.0, 2.0, "B")])
+    assert single.metadata.model_dump()["overlapped_speech"] == []
