@@ -10,7 +10,6 @@ import wave
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 import numpy as np
@@ -63,19 +62,6 @@ def submit_file(
     )
     job, _ = service.submit_upload(owner, request, path, idempotency_key)
     return job
-
-
-def post_upload(client: httpx.Client, audio: Path, **fields: str) -> dict[str, Any]:
-    """Submit ``audio`` as an upload job over HTTP (mock model; ``fields`` add form fields);
-    returns the created job (202)."""
-    with open(audio, "rb") as handle:
-        reply = client.post(
-            "/v1/audio/jobs",
-            files={"file": (audio.name, handle, "audio/wav")},
-            data={"model": "mock", **fields},
-        )
-    assert reply.status_code == 202, reply.text
-    return reply.json()  # type: ignore[no-any-return]
 
 
 def worker_env(settings: Settings) -> dict[str, str]:

@@ -12,9 +12,9 @@ import pytest
 from providers.emotion import EmotionClassifier
 from schemas.emotion import Emotion
 from tests.conftest import SettingsFactory
-from tests.jobs.support import post_upload, write_wav
+from tests.jobs.support import write_wav
 from tests.providers.tiny_models import EMOTION_LABELS
-from tests.support.jobs import wait_job
+from tests.support.jobs import post_upload, wait_job
 from tests.support.server import running_server
 
 

@@ -21,9 +21,9 @@ from app.core.config import Settings
 from app.core.log_context import REDACTED
 from app.services.summaries.parts import estimate_tokens
 from app.services.summaries.summarizer import PROMPT_MARGIN
-from tests.jobs.support import post_upload, write_wav
+from tests.jobs.support import write_wav
 from tests.support.chat import ChatServer, chat_server
-from tests.support.jobs import wait_job
+from tests.support.jobs import post_upload, wait_job
 from tests.support.server import running_server
 
 KEY = "sk-summary-secret-4567"

@@ -20,8 +20,8 @@ from prometheus_client import REGISTRY
 from app.core.config import Settings
 from tests.conftest import SettingsFactory
 from tests.jobs.conftest import TABLES
-from tests.jobs.support import REPO, post_upload, spawn_gateway, wait_for, wait_http, write_wav
-from tests.support.jobs import wait_job
+from tests.jobs.support import REPO, spawn_gateway, wait_for, wait_http, write_wav
+from tests.support.jobs import post_upload, wait_job
 from tests.support.server import free_port, running_server
 from tests.support.webhooks import Receiver, webhook_receiver
 

@@ -23,7 +23,7 @@ from schemas.transcript import Segment, TranscriptMetadata, build_transcript
 from tests.conftest import SettingsFactory
 from tests.providers.conftest import load_audio, silence
 from tests.support.audio import speech
-from tests.support.jobs import wait_job
+from tests.support.jobs import post_upload, wait_job
 from tests.support.server import running_server
 
 pytest.importorskip("resemblyzer")
@@ -205,19 +205,15 @@ def test_diarized_chunked_job_keeps_speakers_across_chunks(
     audio = tmp_path / "dialogue.wav"
     truth = dialogue(audio)
     with running_server(make_settings()) as url, httpx.Client(base_url=url, timeout=60) as client:
-        with open(audio, "rb") as f:
-            reply = client.post(
-                "/v1/audio/jobs",
-                files={"file": ("dialogue.wav", f, "audio/wav")},
-                data={
-                    "model": "tiny.en",
-                    "diarize": "true",
-                    "chunk_seconds": "15",
-                    "response_format": "diarized_json",
-                },
-            )
-        assert reply.status_code == 202, reply.text
-        job = wait_job(client, reply.json()["id"], timeout=120, interval=0.1)
+        created = post_upload(
+            client,
+            audio,
+            model="tiny.en",
+            diarize="true",
+            chunk_seconds="15",
+            response_format="diarized_json",
+        )
+        job = wait_job(client, created["id"], timeout=120, interval=0.1)
         events = client.get(f"/v1/audio/jobs/{job['id']}/events").text
     assert job["status"] == "succeeded", job
     assert job["progress"]["chunks_total"] >= 2

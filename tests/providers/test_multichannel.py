@@ -13,7 +13,7 @@ import numpy as np
 
 from tests.conftest import SettingsFactory
 from tests.support.audio import speech, wer
-from tests.support.jobs import wait_job
+from tests.support.jobs import post_upload, wait_job
 from tests.support.multichannel import multichannel_wav
 from tests.support.server import running_server
 
@@ -122,20 +122,16 @@ def test_chunked_multichannel_job_with_roles(
         ],
     )
     with running_server(make_settings()) as url, httpx.Client(base_url=url, timeout=60) as client:
-        with open(call, "rb") as f:
-            reply = client.post(
-                "/v1/audio/jobs",
-                files={"file": ("call.wav", f, "audio/wav")},
-                data={
-                    "model": "tiny.en",
-                    "multichannel": "true",
-                    "speaker_roles": "agent,customer",
-                    "chunk_seconds": "10",
-                    "response_format": "diarized_json",
-                },
-            )
-        assert reply.status_code == 202, reply.text
-        job = wait_job(client, reply.json()["id"], timeout=180, interval=0.1)
+        created = post_upload(
+            client,
+            call,
+            model="tiny.en",
+            multichannel="true",
+            speaker_roles="agent,customer",
+            chunk_seconds="10",
+            response_format="diarized_json",
+        )
+        job = wait_job(client, created["id"], timeout=180, interval=0.1)
         assert job["status"] == "succeeded", job
         srt = client.get(f"/v1/media/{job['media_id']}/transcript", params={"format": "srt"})
         text = client.get(f"/v1/media/{job['media_id']}/transcript", params={"format": "text"})

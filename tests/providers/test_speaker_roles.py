@@ -9,7 +9,7 @@ import httpx
 
 from tests.conftest import SettingsFactory
 from tests.providers.test_diarization import TURNS, _true_speaker, dialogue
-from tests.support.jobs import wait_job
+from tests.support.jobs import post_upload, wait_job
 from tests.support.server import running_server
 
 ROLES = ("agent", "customer")  # the dialogue's first voice answers the support line
@@ -21,19 +21,15 @@ def test_roles_name_the_two_voices_of_the_dialogue(
     audio = tmp_path / "dialogue.wav"
     truth = dialogue(audio)
     with running_server(make_settings()) as url, httpx.Client(base_url=url, timeout=60) as client:
-        with open(audio, "rb") as f:
-            reply = client.post(
-                "/v1/audio/jobs",
-                files={"file": ("dialogue.wav", f, "audio/wav")},
-                data={
-                    "model": "tiny.en",
-                    "diarize": "true",
-                    "speaker_roles": ",".join(ROLES),
-                    "response_format": "diarized_json",
-                },
-            )
-        assert reply.status_code == 202, reply.text
-        job = wait_job(client, reply.json()["id"], timeout=120, interval=0.1)
+        created = post_upload(
+            client,
+            audio,
+            model="tiny.en",
+            diarize="true",
+            speaker_roles=",".join(ROLES),
+            response_format="diarized_json",
+        )
+        job = wait_job(client, created["id"], timeout=120, interval=0.1)
         assert job["status"] == "succeeded", job
         stored = f"/v1/media/{job['media_id']}/transcript"
         srt = client.get(stored, params={"format": "srt"}).text

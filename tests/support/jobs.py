@@ -1,10 +1,13 @@
-"""Jobs seen from outside: polling one over HTTP, where the audio store keeps a job's audio."""
+"""Jobs seen from outside: submitting and polling one over HTTP, where the audio store keeps a
+job's audio."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 from typing import Any, Protocol
+
+import httpx
 
 TERMINAL = ("succeeded", "failed", "dead", "cancelled")
 
@@ -42,3 +45,17 @@ def stored_audio_path(store_root: Path, audio_ref: str) -> Path:
     assert audio_ref.startswith("sha256:"), audio_ref
     digest = audio_ref.removeprefix("sha256:")
     return store_root / digest[:2] / digest
+
+
+def post_upload(client: httpx.Client, audio: Path, **fields: str) -> dict[str, Any]:
+    """Submit ``audio`` as an upload job over HTTP (mock model unless ``fields`` name one;
+    ``fields`` add form fields);
+    returns the created job (202)."""
+    with open(audio, "rb") as handle:
+        reply = client.post(
+            "/v1/audio/jobs",
+            files={"file": (audio.name, handle, "audio/wav")},
+            data={"model": "mock", **fields},
+        )
+    assert reply.status_code == 202, reply.text
+    return reply.json()  # type: ignore[no-any-return]
