@@ -28,6 +28,13 @@ by side:
     .venv/bin/python Helper_Scripts/eval_providers.py --make-sample /tmp/eval
     .venv/bin/python Helper_Scripts/eval_providers.py /tmp/eval/manifest.jsonl \\
         --models faster-whisper:base --enhance off on --json /tmp/eval/eval.json
+
+``--stage-costs MODEL`` then times each transcript-intelligence stage (warnings, quality,
+enhancement, vocabulary, emotion on the tiny model) on a 5-minute clip transcribed by ``MODEL``,
+and ``multichannel=true`` against the downmix, by running ``bench_intelligence.py`` twice:
+
+    .venv/bin/python Helper_Scripts/eval_providers.py /tmp/eval/manifest.jsonl \\
+        --models faster-whisper:base --stage-costs faster-whisper:tiny.en
 """
 
 from __future__ import annotations
@@ -374,6 +381,11 @@ def main(argv: list[str] | None = None) -> int:
         default=["off"],
         help="transcribe without (off) and/or with (on) the enhancement stage",
     )
+    parser.add_argument(
+        "--stage-costs",
+        metavar="MODEL",
+        help="also time the intelligence stages on a 5-minute clip (bench_intelligence.py)",
+    )
     args = parser.parse_args(argv)
     if args.make_sample:
         print(make_sample(args.make_sample))
@@ -433,6 +445,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.plot:
         plot(results, args.plot)
         print(f"plot written to {args.plot}", file=sys.stderr)
+    if args.stage_costs:
+        bench = [sys.executable, str(Path(__file__).with_name("bench_intelligence.py"))]
+        for extra in ([], ["--multichannel"]):
+            print(flush=True)
+            subprocess.run([*bench, "--model", args.stage_costs, *extra], check=True)
     return 0
 
 
