@@ -40,20 +40,30 @@ def test_stereo_call_each_channel_is_its_own_sentence(
     make_settings: SettingsFactory, shared_data_dir: Path, tmp_path: Path
 ) -> None:
     call = _call(tmp_path / "call.wav")
-    with running_server(make_settings(data_dir=shared_data_dir)) as url, open(call, "rb") as f:
-        reply = httpx.post(
-            f"{url}/v1/audio/transcriptions",
-            files={"file": ("call.wav", f, "audio/wav")},
-            data={
-                "model": "tiny.en",
-                "multichannel": "true",
-                "response_format": "verbose_json",
-                "timestamp_granularities[]": ["word", "segment"],
-            },
-            timeout=120,
+    with running_server(make_settings(data_dir=shared_data_dir)) as url:
+
+        def post(**data: Any) -> dict[str, Any]:
+            with open(call, "rb") as f:
+                reply = httpx.post(
+                    f"{url}/v1/audio/transcriptions",
+                    files={"file": ("call.wav", f, "audio/wav")},
+                    data={"model": "tiny.en", "multichannel": "true", **data},
+                    timeout=120,
+                )
+            assert reply.status_code == 200, reply.text
+            return reply.json()  # type: ignore[no-any-return]
+
+        body = post(
+            response_format="verbose_json", **{"timestamp_granularities[]": ["word", "segment"]}
         )
-    assert reply.status_code == 200, reply.text
-    body = reply.json()
+        # segment timestamps only: the customer's segment must still start where the customer
+        # does (1.5 s), not at 0.0 where Whisper's first timestamp token puts it across the
+        # silence before, or it would be interleaved ahead of the agent
+        plain = post(response_format="verbose_json")
+    first = next(s for s in plain["segments"] if s["channel"] == 1)
+    assert 1.0 <= first["start"] <= 2.0, plain["segments"]
+    assert plain["segments"][0]["channel"] == 0
+    assert "words" not in plain or not plain["words"]
     segments = body["segments"]
     assert wer(AGENT, _channel_text(segments, 0)) <= 0.25, segments
     assert wer(CUSTOMER, _channel_text(segments, 1)) <= 0.25, segments

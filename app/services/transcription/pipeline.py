@@ -128,8 +128,13 @@ class TranscriptionPipeline:
             stage = replace(stage, mode=EnhanceMode.ON if options.enhance else EnhanceMode.OFF)
         audio, applied = enhance(audio, stage)
         options = self.with_default_prompt(self.with_language(audio, chain[0], options))
-        if options.diarization is not None and not options.word_timestamps:
-            # speakers are put on words, so a turn change inside a segment splits it there
+        if (
+            options.diarization is not None or options.multichannel
+        ) and not options.word_timestamps:
+            # speakers are put on words, so a turn change inside a segment splits it there; the
+            # channels of a call are interleaved by segment start, which Whisper's own timestamp
+            # tokens put at 0.0 across a leading silence (a party that speaks second), while
+            # the words' alignment finds where the speech starts
             options = options.model_copy(update={"word_timestamps": True})
         transcript, result = run_chain(
             chain,
