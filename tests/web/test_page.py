@@ -1,7 +1,8 @@
 """The web page in a real browser: Debian's chromium, headless, driven by Selenium through
 the system chromedriver (installed by Helper_Scripts/bootstrap.sh).
 
-Uploads a speech file and downloads its SRT, runs live captions from Chromium's fake
+Uploads a speech file and downloads its SRT, uploads a stereo call with the channels as
+speakers, role names and emotion labels, runs live captions from Chromium's fake
 microphone fed with a speech WAV, and follows a job to the end. Screenshots go to
 ``$STT_TEST_ARTIFACTS`` (default ``tests/artifacts/``).
 """
@@ -24,11 +25,14 @@ from selenium.webdriver.remote.webdriver import WebDriver
 
 from app.core.config import load_settings
 from tests.support.audio import speech, wer
+from tests.support.multichannel import multichannel_wav
 from tests.support.server import running_server
 
 pytestmark = pytest.mark.model
 
 UPLOAD = "Please remember to bring your umbrella tomorrow morning."
+AGENT = "Thank you for calling the support line, how can I help you today?"
+CUSTOMER = "My internet connection stopped working this morning."
 LIVE = "My sister likes to read books in the garden. Our team will meet at the station."
 KEY = "sk-web-page-test-key"
 ARTIFACTS = Path(os.environ.get("STT_TEST_ARTIFACTS", "tests/artifacts"))
@@ -118,6 +122,47 @@ def test_upload_shows_a_playable_transcript_and_downloads_srt(
     body = until(lambda: srt.read_text())
     assert body.startswith("1\n00:00:0") and " --> " in body
     assert "umbrella" in body.lower()
+
+
+def test_stereo_call_with_channels_roles_and_emotion(
+    browser: WebDriver, tmp_path: Path, tiny_emotion_dir: Path
+) -> None:
+    """The Transcribe panel's options reach the gateway: each channel of a stereo call is a
+    speaker named by its role, each segment shows its emotion label; a role list on a mono file
+    without speakers is the gateway's 400, shown in the error bar."""
+    call = tmp_path / "call.wav"
+    multichannel_wav(
+        call,
+        [[(0.0, speech(AGENT, voice="en-us"))], [(4.0, speech(CUSTOMER, voice="en-us+f4"))]],
+    )
+    settings = load_settings(
+        _env_file=None, data_dir=tmp_path / "data", emotion_model=str(tiny_emotion_dir)
+    )
+    with running_server(settings) as base:
+        open_page(browser, base)
+        browser.find_element(By.ID, "file").send_keys(str(call))
+        browser.find_element(By.ID, "multichannel").click()
+        browser.find_element(By.ID, "roles").send_keys("agent,customer")
+        browser.find_element(By.ID, "emotion").click()
+        browser.find_element(By.ID, "transcribe").click()
+        until(lambda: browser.find_elements(By.CSS_SELECTOR, "#segments li .emotion"), 60)
+        said: dict[str, list[str]] = {}
+        for button in browser.find_elements(By.CSS_SELECTOR, "#segments li button"):
+            speaker = button.find_element(By.CSS_SELECTOR, ".speaker").text
+            emotion = button.find_element(By.CSS_SELECTOR, ".emotion").text
+            assert emotion.endswith("%"), emotion  # "neutral 31%": label and score
+            text = button.text.removesuffix(emotion).split(speaker, 1)[1]
+            said.setdefault(speaker, []).append(text)
+        assert set(said) == {"agent", "customer"}, said
+        assert wer(AGENT, " ".join(said["agent"])) <= 0.25, said
+        assert wer(CUSTOMER, " ".join(said["customer"])) <= 0.25, said
+        shot(browser, "call")
+
+        open_page(browser, base)
+        browser.find_element(By.ID, "file").send_keys(str(speech(UPLOAD)))
+        browser.find_element(By.ID, "roles").send_keys("agent,customer")
+        browser.find_element(By.ID, "transcribe").click()
+        until(lambda: "speaker_roles needs speakers" in browser.find_element(By.ID, "error").text)
 
 
 def test_live_captions_from_the_fake_microphone(browser: WebDriver, model_server: str) -> None:

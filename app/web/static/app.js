@@ -151,6 +151,12 @@ function showTranscript(result, audio) {
         { className: "speaker", textContent: seg.speaker }));
     }
     button.append(seg.text.trim());
+    if (seg.emotion) {
+      button.append(Object.assign(document.createElement("span"), {
+        className: "emotion",
+        textContent: `${seg.emotion.label} ${Math.round(seg.emotion.score * 100)}%`,
+      }));
+    }
     button.addEventListener("click", () => {
       if (!audio) return;
       player.currentTime = seg.start;
@@ -171,6 +177,18 @@ $("player").addEventListener("timeupdate", () => {
   }
 });
 
+// The Transcribe panel's options, for an upload and for a job alike (the gateway answers a
+// combination it cannot do, e.g. channels on a mono file, with a 400 shown in the error bar).
+function transcriptionFields(form) {
+  const language = $("language").value.trim();
+  const roles = $("roles").value.trim();
+  if (language) form.append("language", language);
+  if ($("diarize").checked) form.append("diarize", "true");
+  if ($("multichannel").checked) form.append("multichannel", "true");
+  if (roles) form.append("speaker_roles", roles);
+  if ($("emotion").checked) form.append("emotion", "true");
+}
+
 $("upload-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   if (!file) return;
@@ -179,8 +197,7 @@ $("upload-form").addEventListener("submit", async (e) => {
   form.append("model", $("model").value || "whisper-1");
   form.append("response_format", "verbose_json");
   form.append("timestamp_granularities[]", "segment");
-  if ($("language").value.trim()) form.append("language", $("language").value.trim());
-  if ($("diarize").checked) form.append("diarize", "true");
+  transcriptionFields(form);
   $("transcribe").disabled = true;
   $("transcribe").textContent = "Transcribing…";
   try {
@@ -377,10 +394,13 @@ $("job-form").addEventListener("submit", async (e) => {
     const form = new FormData();
     form.append("file", upload);
     form.append("model", model);
+    transcriptionFields(form);
     options = { method: "POST", body: form };
   } else if (url) {
+    const fields = new FormData();
+    transcriptionFields(fields);
     options = { method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ url, model }) };
+      body: JSON.stringify({ url, model, ...Object.fromEntries(fields) }) };
   } else {
     showError("Choose a file or enter a URL for the job.");
     return;
