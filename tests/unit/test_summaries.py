@@ -8,7 +8,8 @@ import time
 import pytest
 
 from app.bootstrap import build_summarizer
-from app.core.config import SUMMARY_PROMPT_TOKENS, ConfigError
+from app.core.config import ConfigError
+from app.core.intelligence_settings import SUMMARY_PROMPT_TOKENS
 from app.services.summaries.parts import estimate_tokens, pack, truncate
 from app.services.summaries.prompts import MAP, PART_SEPARATOR, REDUCE, parse_answer, system_prompt
 from app.services.summaries.summarizer import PROMPT_MARGIN, Summarizer, mark_failure
