@@ -96,13 +96,27 @@ def transcribe(
     worker: Annotated[
         bool, typer.Option(help="with --job and no --server: also work on it in this process")
     ] = True,
+    diarize: Annotated[bool, typer.Option(help="label speakers")] = False,
+    multichannel: Annotated[
+        bool, typer.Option(help="transcribe each channel on its own; the channel is the speaker")
+    ] = False,
+    speaker_roles: Annotated[
+        str | None, typer.Option(help="role names for the speakers, e.g. agent,customer")
+    ] = None,
+    emotion: Annotated[
+        bool, typer.Option(help="an emotion label per segment (STT_EMOTION_MODEL)")
+    ] = False,
 ) -> None:
     """Transcribe FILE in-process (or as a job with --job) and print it in the chosen format."""
+    fields = {"model": [model], "language": [language or ""], "response_format": [fmt]}
+    flags = {"diarize": diarize, "multichannel": multichannel, "emotion": emotion}
+    fields.update({name: ["true"] for name, on in flags.items() if on})
+    if speaker_roles:
+        fields["speaker_roles"] = [speaker_roles]
     if job:
         from app import jobs_cli
         from schemas.options import ResponseFormat
 
-        fields = {"model": [model], "language": [language or ""], "response_format": [fmt]}
         if server:
             code = jobs_cli.transcribe_remote(server, file, fields, ResponseFormat(fmt), api_key)
         else:
@@ -121,9 +135,7 @@ def transcribe(
     pipeline = build_pipeline(settings)
     service = build_transcription_service(settings, pipeline)
     try:
-        form = parse_form(
-            {"model": [model], "language": [language or ""], "response_format": [fmt]}
-        )
+        form = parse_form(fields)
         options = build_options(form, task, settings)
         chain = pipeline.registry.chain(form.model, task)
         transcript = asyncio.run(service.transcribe_file(file, chain, options))

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from tests.support.audio import SAMPLE_TEXT, speech, wer
+from tests.support.multichannel import multichannel_wav
 
 
 @pytest.fixture(autouse=True)
@@ -37,3 +38,19 @@ def test_transcribe_reports_errors_without_traceback(tmp_path) -> None:  # type:
     result = CliRunner().invoke(cli, ["transcribe", str(bogus), "--model", "mock"])
     assert result.exit_code == 1
     assert "not a supported audio format" in result.output
+
+
+@pytest.mark.parametrize("as_job", [False, True])
+def test_transcribe_a_stereo_call_with_roles(tmp_path, as_job: bool) -> None:  # type: ignore[no-untyped-def]
+    """--multichannel and --speaker-roles reach the transcription, in process and as a job."""
+    call = tmp_path / "call.wav"
+    first, second = speech("Hello, how can I help?"), speech("My card was stolen.")
+    multichannel_wav(call, [[(0.0, first)], [(3.0, second)]])
+    args = ["transcribe", str(call), "--model", "mock", "--format", "srt", "--multichannel"]
+    result = CliRunner().invoke(
+        cli, [*args, "--speaker-roles", "agent,customer", *(["--job"] if as_job else [])]
+    )
+    assert result.exit_code == 0, result.output
+    assert "[agent]" in result.output and "[customer]" in result.output
+    mono = CliRunner().invoke(cli, [*args[:-1], "--speaker-roles", "agent,customer"])
+    assert mono.exit_code == 1 and "speaker_roles needs speakers" in mono.output
