@@ -167,7 +167,10 @@ def test_request_head_slower_than_the_header_timeout_is_disconnected(
             sock.sendall(b"GET /health HTTP/1.1\r\n")
         for line in range(40):  # at most ~10 s
             if readable(sock, 0.25):
-                closed = sock.recv(1024) == b""
+                try:  # the server closed with our unread header lines queued: the kernel resets
+                    closed = sock.recv(1024) == b""
+                except ConnectionResetError:
+                    closed = True
                 break
             if pace == "dribbled":
                 try:
